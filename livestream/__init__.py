@@ -1,0 +1,6 @@
+"""Show data that a Flask view streams, in the browser, as it arrives."""
+
+from .app import create_app
+from .server import LiveServer, serve
+
+__all__ = ["LiveServer", "create_app", "serve"]

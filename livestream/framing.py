@@ -1,0 +1,29 @@
+"""How one message becomes text on the wire, for each kind of stream.
+
+A message is a ``str`` or a JSON-serialisable object. Every technique shows
+the same text for the same message: a string as it is, anything else as its
+JSON text.
+"""
+
+import json
+
+
+def as_text(message):
+    """The text a page shows for ``message``."""
+    if isinstance(message, str):
+        return message
+    return json.dumps(message)
+
+
+def plain_line(message):
+    """The classic answer's framing: the text and a newline.
+
+    A message that contains a newline falls apart into several lines here;
+    that flaw is what :func:`ndjson_line` fixes.
+    """
+    return f"{as_text(message)}\n"
+
+
+def ndjson_line(message):
+    """One JSON value per line; JSON escapes newlines, so a message stays whole."""
+    return json.dumps(message) + "\n"

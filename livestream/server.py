@@ -1,0 +1,205 @@
+"""Run an app on a real threaded werkzeug server, in a background thread.
+
+Made for notebooks: ``serve()`` returns once the server answers, running the
+same cell again replaces the server it started, and ``stop()`` ends the
+streams that are still open instead of waiting for them.
+"""
+
+import errno
+import secrets
+import socket
+import threading
+import urllib.error
+import urllib.request
+
+from werkzeug.serving import WSGIRequestHandler, make_server
+
+# port -> the LiveServer this process runs there, so that a cell run again
+# replaces its own server rather than failing on a port it holds itself
+_servers = {}
+_servers_lock = threading.Lock()
+
+READY_TIMEOUT = 5.0
+
+
+def serve(app=None, *, host="127.0.0.1", port=0):
+    """Serve ``app`` (by default ``create_app()``) and return once it answers.
+
+    ``port=0`` picks a free port. A port that this process already serves is
+    taken over: the server there is stopped first.
+    """
+    if app is None:
+        from .app import create_app
+
+        app = create_app()
+    if port:
+        with _servers_lock:
+            old = _servers.pop(port, None)
+        if old is not None:
+            old.stop()
+    server = LiveServer(app, host, port)
+    with _servers_lock:
+        _servers[server.port] = server
+    return server
+
+
+class LiveServer:
+    """A werkzeug server running ``app`` in a daemon thread; see :func:`serve`."""
+
+    def __init__(self, app, host="127.0.0.1", port=0):
+        self.host = host
+        self._ready_path = f"/_livestream/ready/{secrets.token_hex(8)}"
+        listener = _listen(host, port)
+        try:
+            self._httpd = make_server(
+                host,
+                listener.getsockname()[1],
+                _answer_ready(app, self._ready_path),
+                threaded=True,
+                request_handler=_Handler,
+                fd=listener.fileno(),
+            )
+        finally:
+            listener.close()  # make_server works on its own copy of the socket
+        self._httpd.connections = set()
+        self._httpd.connections_lock = threading.Lock()
+        self.port = self._httpd.port
+        self._error = None
+        self._stopped = False
+        self._stop_lock = threading.Lock()
+        self._thread = threading.Thread(
+            target=self._run, name=f"livestream:{self.port}", daemon=True
+        )
+        self._thread.start()
+        self._wait_until_ready()
+
+    @property
+    def url(self):
+        """The server's address, for a browser on this machine."""
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(
+            self.host, self.host
+        )
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
+
+    @property
+    def running(self):
+        return not self._stopped and self._thread.is_alive()
+
+    def _run(self):
+        try:
+            # a short poll interval lets stop() return quickly
+            self._httpd.serve_forever(poll_interval=0.1)
+        except BaseException as error:  # carried back to the caller
+            self._error = error
+
+    def _wait_until_ready(self):
+        # the token tells our server apart from anything else on the port
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        try:
+            with opener.open(self.url + self._ready_path, timeout=READY_TIMEOUT) as r:
+                answer = r.read()
+        except (OSError, urllib.error.URLError) as error:
+            self.stop()
+            raise RuntimeError(f"the server on port {self.port} did not answer") from (
+                self._error or error
+            )
+        if answer != self._ready_path.encode():
+            self.stop()
+            raise RuntimeError(f"something else answered on port {self.port}")
+
+    def stop(self):
+        """Stop serving and cut the open streams; calling it again does nothing."""
+        with self._stop_lock:
+            if self._stopped:
+                return
+            self._stopped = True
+        if self._thread.is_alive():
+            self._httpd.shutdown()
+        else:
+            self._httpd.server_close()
+        # the request threads are still streaming: shutting their sockets ends
+        # each response for the browser now, and the thread's next write fails,
+        # which closes the source
+        with self._httpd.connections_lock:
+            connections = list(self._httpd.connections)
+        for connection in connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # already closed by the client
+        self._thread.join(timeout=1.0)
+        with _servers_lock:
+            if _servers.get(self.port) is self:
+                del _servers[self.port]
+
+    def display(self, path="/xhr", width="100%", height=360):
+        """Show the page at ``path`` inline in a notebook."""
+        from IPython.display import IFrame
+
+        return IFrame(self.url + "/" + path.lstrip("/"), width=width, height=height)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.stop()
+
+    def __repr__(self):
+        state = "running" if self.running else "stopped"
+        return f"<LiveServer {self.url} {state}>"
+
+
+def _listen(host, port):
+    """A listening socket on ``host:port``, or an OSError that names the port."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM
+    )[0]
+    listener = socket.socket(family, kind, proto)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(address)
+        listener.listen(128)
+    except OSError as error:
+        listener.close()
+        if error.errno == errno.EADDRINUSE:
+            raise OSError(
+                error.errno,
+                f"port {port} on {host} is in use by another program: stop that "
+                "program, or serve on another port (port=0 picks a free one)",
+            ) from None
+        raise OSError(
+            error.errno, f"cannot serve on {host}:{port}: {error.strerror}"
+        ) from None
+    return listener
+
+
+def _answer_ready(app, path):
+    """Wrap ``app`` so that ``path`` answers with itself: the readiness check."""
+
+    def wsgi(environ, start_response):
+        if environ.get("PATH_INFO") == path:
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [path.encode()]
+        return app(environ, start_response)
+
+    return wsgi
+
+
+class _Handler(WSGIRequestHandler):
+    """Keeps a set of open connections so that ``stop()`` can cut them."""
+
+    def handle(self):
+        with self.server.connections_lock:
+            self.server.connections.add(self.connection)
+        try:
+            super().handle()
+        finally:
+            with self.server.connections_lock:
+                self.server.connections.discard(self.connection)
+
+    def log_request(self, *args, **kwargs):
+        # a line per request would flood the notebook cell that happens to be
+        # running; errors are still logged
+        pass
