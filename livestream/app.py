@@ -3,8 +3,15 @@
 import re
 from pathlib import Path
 
-from flask import Blueprint, Flask, abort, current_app, render_template, request
-from flask import stream_template
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    current_app,
+    render_template,
+    request,
+    stream_template,
+)
 from werkzeug.exceptions import BadRequest
 
 from .framing import as_text, ndjson_line, plain_line

@@ -5,6 +5,7 @@ same cell again replaces the server it started, and ``stop()`` ends the
 streams that are still open instead of waiting for them.
 """
 
+import contextlib
 import errno
 import secrets
 import socket
@@ -125,10 +126,9 @@ class LiveServer:
         with self._httpd.connections_lock:
             connections = list(self._httpd.connections)
         for connection in connections:
-            try:
+            # the client may have closed it already
+            with contextlib.suppress(OSError):
                 connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass  # already closed by the client
         self._thread.join(timeout=1.0)
         with _servers_lock:
             if _servers.get(self.port) is self:

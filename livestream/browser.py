@@ -1,0 +1,137 @@
+"""Drive a real Chromium: find one, and time what a page shows.
+
+Playwright's own browser download is not reachable everywhere, so a Chromium
+the machine already has comes first; Playwright's managed one is the fallback.
+"""
+
+import os
+import shutil
+import statistics
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "chrome")
+
+# every page records when each .message element appears, in every frame, on
+# the same clock as Python's time.time() (milliseconds since the epoch)
+RECORD_ARRIVALS = """
+window.__arrivals = [];
+new MutationObserver((records) => {
+  const now = performance.timeOrigin + performance.now();
+  for (const record of records)
+    for (const node of record.addedNodes)
+      if (node.classList && node.classList.contains("message"))
+        window.__arrivals.push(now);
+}).observe(document, { childList: true, subtree: true });
+"""
+
+STREAM_ENDED = """() => {
+  const frame = document.querySelector("iframe");
+  const doc = frame ? frame.contentDocument : document;
+  const latest = doc && doc.getElementById("latest");
+  return Boolean(doc && (doc.getElementById("done") ||
+    (latest && !latest.textContent.startsWith("waiting") &&
+     /^(Done|Error)/.test(latest.textContent))));
+}"""
+
+
+def chromium_path():
+    """A Chromium on this machine: ``$LIVESTREAM_CHROMIUM``, else one on PATH.
+
+    None means "use Playwright's managed browser"
+    (``python -m playwright install chromium``).
+    """
+    chosen = os.environ.get("LIVESTREAM_CHROMIUM")
+    if chosen:
+        if not os.path.exists(chosen):
+            raise FileNotFoundError(
+                f"LIVESTREAM_CHROMIUM is {chosen!r}, which does not exist"
+            )
+        return chosen
+    for name in CHROMIUM_NAMES:
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def launch_options():
+    """Keyword arguments for Playwright's ``chromium.launch()``."""
+    path = chromium_path()
+    return {"executable_path": path} if path else {}
+
+
+class YieldClock:
+    """Wrap a source so that the server records when it yields each message."""
+
+    def __init__(self, source):
+        self.source = source
+        self.times = []
+
+    def __call__(self, count, interval):
+        self.times = times = []
+        for message in self.source(count, interval):
+            times.append(time.time())
+            yield message
+
+
+def arrival_times(url, timeout=60.0):
+    """Open ``url`` in headless Chromium; return when each message appeared.
+
+    Waits until the page shows the end of the stream. Times are
+    ``time.time()`` seconds.
+    """
+    # Playwright's sync API refuses to run on a thread with an asyncio loop,
+    # which is every notebook's main thread: give it a thread of its own
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(_arrival_times, url, timeout).result()
+
+
+def _arrival_times(url, timeout):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(**launch_options())
+        try:
+            page = browser.new_page()
+            page.add_init_script(RECORD_ARRIVALS)
+            # "load" never fires while a stream is open: wait for the response
+            page.goto(url, wait_until="commit")
+            page.wait_for_function(STREAM_ENDED, timeout=timeout * 1000)
+            arrivals = []
+            for frame in page.frames:
+                arrivals += frame.evaluate("window.__arrivals || []")
+            return sorted(ms / 1000 for ms in arrivals)
+        finally:
+            browser.close()
+
+
+def latency_summary(yields, arrivals):
+    """Seconds from each yield to its message on the page: p50, p99, max, lost.
+
+    The k-th message to appear is the k-th one yielded; a message that never
+    appeared counts as lost, not as a latency.
+    """
+    latencies = [seen - sent for sent, seen in zip(yields, arrivals)]
+    if not latencies:
+        return {"messages": len(yields), "lost": len(yields)}
+    ordered = sorted(latencies)
+    return {
+        "messages": len(yields),
+        "lost": len(yields) - len(latencies),
+        "first": latencies[0],
+        "p50": statistics.median(ordered),
+        "p99": ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))],
+        "max": ordered[-1],
+    }
+
+
+def measure(app_source, path, serve_kwargs=None, timeout=60.0):
+    """Serve ``app_source`` and time ``path`` in Chromium; see latency_summary."""
+    from .app import create_app
+    from .server import serve
+
+    clock = YieldClock(app_source)
+    with serve(create_app(clock), **(serve_kwargs or {})) as server:
+        arrivals = arrival_times(server.url + path, timeout=timeout)
+    return latency_summary(clock.times, arrivals)

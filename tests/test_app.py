@@ -1,0 +1,186 @@
+import json
+import re
+
+import pytest
+
+from livestream import create_app
+from livestream.sources import sqrt_demo
+
+STREAMS = {
+    "/stream/text": "text/plain",
+    "/stream/ndjson": "application/x-ndjson",
+    "/stream/html": "text/html",
+}
+PAGES = ["/xhr", "/xhr?poll=1", "/iframe"]
+HOSTILE = "<img src=x onerror=alert(1)>"
+
+
+def messages_app(*messages):
+    return create_app(lambda count, interval: iter(messages), TESTING=True)
+
+
+def test_config():
+    assert create_app().config["STREAM_COUNT"] == 500
+    assert create_app().config["STREAM_INTERVAL"] == 1.0
+    assert create_app(STREAM_COUNT=7).config["STREAM_COUNT"] == 7
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "words"),
+    [
+        ({"source": 42}, TypeError, "callable"),
+        ({"stream_count": 5}, TypeError, "upper case"),
+        ({"STREAM_COUNT": -1}, ValueError, "STREAM_COUNT"),
+        ({"STREAM_INTERVAL": 61}, ValueError, "STREAM_INTERVAL"),
+    ],
+)
+def test_create_app_rejects(kwargs, error, words):
+    with pytest.raises(error, match=words):
+        create_app(**kwargs)
+
+
+def test_sqrt_demo():
+    assert list(sqrt_demo(4, 0)) == [0.0, 1.0, 2**0.5, 3**0.5]
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_page(client, path):
+    response = client.get(path)
+    assert response.status_code == 200
+    assert response.mimetype == "text/html"
+
+
+def stream_url_in(page_html):
+    """The stream URL that a page hands to its script or its iframe."""
+    found = re.search(r'xhr\.open\("GET", ("[^"]*")\)', page_html)
+    if found:
+        return json.loads(found.group(1))
+    return (
+        re.search(r'<iframe[^>]* src="([^"]*)"', page_html)
+        .group(1)
+        .replace("&amp;", "&")
+    )
+
+
+@pytest.mark.parametrize(
+    ("path", "stream"),
+    [
+        ("/xhr", "/stream/ndjson"),
+        ("/xhr?poll=1", "/stream/text"),
+        ("/iframe", "/stream/html"),
+    ],
+)
+def test_page_passes_params_to_its_stream(client, path, stream):
+    sep = "&" if "?" in path else "?"
+    page = client.get(f"{path}{sep}count=3&interval=0.01").get_data(as_text=True)
+    url = stream_url_in(page)
+    assert url == f"{stream}?count=3&interval=0.01"
+    response = client.get(url)
+    assert response.status_code == 200
+    assert response.get_data(as_text=True).count("1.4142135623730951") == 1
+
+
+@pytest.mark.parametrize(("path", "mimetype"), STREAMS.items())
+def test_stream_headers(client, path, mimetype):
+    response = client.get(path)
+    assert response.status_code == 200
+    assert response.mimetype == mimetype
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Cache-Control"] == "no-cache"
+    assert response.headers["X-Accel-Buffering"] == "no"
+    assert response.is_streamed
+
+
+def test_ndjson_keeps_a_message_with_newlines_whole():
+    messages = ["line one\nline two", "crlf\r\nend", {"a": [1, "b\nc"]}, 2.5]
+    body = messages_app(*messages).test_client().get("/stream/ndjson").get_data()
+    lines = body.decode().split("\n")
+    assert lines[-1] == ""
+    assert [json.loads(line) for line in lines[:-1]] == messages
+
+
+def test_text_stream_splits_a_message_with_newlines():
+    # the classic framing's flaw, kept on purpose for the lesson
+    body = messages_app("line one\nline two").test_client().get("/stream/text")
+    assert body.get_data(as_text=True) == "line one\nline two\n"
+
+
+def test_html_stream_escapes_each_message():
+    body = messages_app(HOSTILE, {"k": "<b>"}).test_client().get("/stream/html")
+    html = body.get_data(as_text=True)
+    assert "<img" not in html
+    assert "<b>" not in html
+    items = re.findall(r'<li class="message">(.*?)</li>', html)
+    assert items == [
+        "&lt;img src=x onerror=alert(1)&gt;",
+        "{&#34;k&#34;: &#34;&lt;b&gt;&#34;}",
+    ]
+    # the stylesheet comes before the first message, then the end marker
+    assert html.index("stylesheet") < html.index('class="message"')
+    assert html.index('class="message"') < html.index('id="done"')
+
+
+@pytest.mark.parametrize("path", [*STREAMS, *PAGES])
+@pytest.mark.parametrize(
+    ("query", "name"),
+    [
+        ("count=abc", "count"),
+        ("count=-1", "count"),
+        ("count=1000001", "count"),
+        ("count=1e3", "count"),
+        ("count=", "count"),
+        ("interval=fast", "interval"),
+        ("interval=60.5", "interval"),
+        ("interval=nan", "interval"),
+        ("interval=inf", "interval"),
+        ("interval=-0.1", "interval"),
+    ],
+)
+def test_bad_params_get_400(client, path, query, name):
+    sep = "&" if "?" in path else "?"
+    response = client.get(f"{path}{sep}{query}")
+    assert response.status_code == 400
+    assert response.mimetype == "text/plain"
+    text = response.get_data(as_text=True)
+    assert text.count("\n") == 1
+    assert text.startswith(f"{name} must be")
+    assert "from 0 to" in text
+
+
+def test_bad_poll_gets_400(client):
+    response = client.get("/xhr?poll=yes")
+    assert response.status_code == 400
+    assert "poll must be 0 or 1" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("query", "lines"), [("count=0", 0), ("count=2&interval=0", 2), ("interval=60", 3)]
+)
+def test_params_at_their_limits(client, query, lines):
+    # interval=60 would wait a minute between messages: read only the first
+    response = client.get(f"/stream/ndjson?{query}", buffered=False)
+    assert response.status_code == 200
+    if lines:
+        assert next(response.response) == b"0.0\n"
+    else:
+        assert response.get_data() == b""
+    response.close()
+
+
+def test_huge_count_is_streamed_not_built(client):
+    response = client.get("/stream/ndjson?count=1000000&interval=0")
+    assert response.status_code == 200
+    chunks = iter(response.response)
+    assert [next(chunks) for _ in range(3)] == [
+        b"0.0\n",
+        b"1.0\n",
+        b"1.4142135623730951\n",
+    ]
+    response.close()
+
+
+def test_stylesheet(client):
+    response = client.get("/style.css")
+    assert response.status_code == 200
+    assert response.mimetype == "text/css"
+    assert "#output" in response.get_data(as_text=True)
