@@ -112,7 +112,7 @@ def latency_summary(yields, arrivals):
     The k-th message to appear is the k-th one yielded; a message that never
     appeared counts as lost, not as a latency.
     """
-    latencies = [seen - sent for sent, seen in zip(yields, arrivals)]
+    latencies = [seen - sent for sent, seen in zip(yields, arrivals, strict=False)]
     if not latencies:
         return {"messages": len(yields), "lost": len(yields)}
     ordered = sorted(latencies)
