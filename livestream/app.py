@@ -14,7 +14,7 @@ from flask import (
 )
 from werkzeug.exceptions import BadRequest
 
-from .framing import as_text, ndjson_line, plain_line
+from .framing import html_text, ndjson_line, plain_line
 from .sources import sqrt_demo
 from .streams import guarded, stream_response
 
@@ -157,5 +157,5 @@ def stream_html():
     messages = open_source()
     # jinja escapes each message as it renders it; stream_template keeps the
     # request context for the generator, so url_for works mid-stream
-    body = stream_template("stream.html", messages=map(as_text, messages))
+    body = stream_template("stream.html", messages=map(html_text, messages))
     return stream_response(body, "text/html", messages)

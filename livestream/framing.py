@@ -7,6 +7,8 @@ JSON text.
 
 import json
 
+from markupsafe import Markup, escape
+
 
 def as_text(message):
     """The text a page shows for ``message``."""
@@ -27,3 +29,12 @@ def plain_line(message):
 def ndjson_line(message):
     """One JSON value per line; JSON escapes newlines, so a message stays whole."""
     return json.dumps(message) + "\n"
+
+
+def html_text(message):
+    """The text of ``message``, escaped for HTML.
+
+    HTML parsers turn a raw carriage return into a newline; written as a
+    character reference it survives, so the frame shows the message exactly.
+    """
+    return Markup(str(escape(as_text(message))).replace("\r", "&#13;"))

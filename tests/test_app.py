@@ -184,3 +184,9 @@ def test_stylesheet(client):
     assert response.status_code == 200
     assert response.mimetype == "text/css"
     assert "#output" in response.get_data(as_text=True)
+
+
+def test_html_stream_keeps_carriage_returns():
+    # a raw \r would reach the page as \n: HTML parsers normalise line breaks
+    html = messages_app("a\r\nb\rc").test_client().get("/stream/html")
+    assert '<li class="message">a&#13;\nb&#13;c</li>' in html.get_data(as_text=True)

@@ -1,0 +1,123 @@
+import threading
+
+import pytest
+from playwright.sync_api import expect
+
+from livestream import create_app, serve
+from livestream.browser import launch_options
+
+# every technique shows the same readout; the iframe's is inside its frame
+TECHNIQUES = {
+    "xhr": "/xhr",
+    "xhr-polled": "/xhr?poll=1",
+    "iframe": "/iframe",
+}
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    """Launch the machine's Chromium when it has one (see livestream.browser)."""
+    return {**browser_type_launch_args, **launch_options()}
+
+
+@pytest.fixture
+def live():
+    """Serve an app on ``source``; the server stops after the test."""
+    servers = []
+
+    def start(source=None):
+        server = serve(create_app(source, TESTING=True))
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+class Stepper:
+    """A source that sends each message only when the test releases it."""
+
+    def __init__(self, messages):
+        self.messages = messages
+        self.release = threading.Semaphore(0)
+        self.closed = threading.Event()
+
+    def __call__(self, count, interval):
+        try:
+            for message in self.messages:
+                # bounded: a test that failed must not leave the thread waiting
+                if not self.release.acquire(timeout=30):
+                    return
+                yield message
+        finally:
+            self.closed.set()
+
+
+class Readout:
+    """The parts of a technique's page that tests look at."""
+
+    def __init__(self, page, technique):
+        self.page = page
+        self.technique = technique
+        if technique == "iframe":
+            frame = page.frame_locator("#stream")
+            self.messages = frame.locator(".message")
+            self.end = frame.locator("#done")
+        else:
+            self.messages = page.locator("#output .message")
+            self.end = page.locator("#latest")
+
+    def open(self, server, query=""):
+        path = TECHNIQUES[self.technique]
+        sep = "&" if "?" in path else "?"
+        # "load" never fires while a stream is open: wait for the response only
+        self.page.goto(f"{server.url}{path}{sep}{query}", wait_until="commit")
+
+    def expect_count(self, n):
+        if self.technique == "iframe":
+            expect(self.messages).to_have_count(n)
+        else:
+            expect(self.page.locator("#count")).to_have_text(str(n))
+            expect(self.messages).to_have_count(n)
+
+    def expect_ended(self):
+        if self.technique == "iframe":
+            expect(self.end).to_be_attached()
+        else:
+            expect(self.end).to_have_text("Done")
+
+    def expect_open(self):
+        if self.technique == "iframe":
+            expect(self.end).not_to_be_attached()
+        else:
+            expect(self.end).not_to_have_text("Done")
+
+    def texts(self):
+        # textContent keeps the message exactly, newlines included
+        return self.messages.evaluate_all("items => items.map(i => i.textContent)")
+
+    # a JS expression for page.wait_for_function: the count shown now, and
+    # whether the page shows the stream has ended
+    STATE = """() => {
+      const frame = document.querySelector("#stream");
+      if (frame) {
+        const doc = frame.contentDocument;
+        return {count: doc ? doc.querySelectorAll(".message").length : 0,
+                ended: Boolean(doc && doc.getElementById("done"))};
+      }
+      return {count: Number(document.getElementById("count").textContent),
+              ended: document.getElementById("latest").textContent === "Done"};
+    }"""
+
+
+@pytest.fixture(params=list(TECHNIQUES))
+def technique(request):
+    """Each technique in turn."""
+    return request.param
+
+
+@pytest.fixture
+def readout(page, technique):
+    """The readout of ``technique``'s page in a fresh browser page."""
+    return Readout(page, technique)

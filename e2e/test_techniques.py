@@ -1,0 +1,79 @@
+import json
+import math
+
+import pytest
+from playwright.sync_api import expect
+
+from .conftest import Readout, Stepper
+
+pytestmark = pytest.mark.browser
+
+HOSTILE = ["<img src=x onerror=alert(1)>", "<script>window.pwned = 1</script>"]
+
+
+def test_each_message_shows_while_the_stream_is_open(live, readout):
+    # the server sends message k only once the page shows message k - 1: a
+    # browser that held the stream back would never show the first
+    stepper = Stepper([f"message {i}" for i in range(6)])
+    server = live(stepper)
+    readout.open(server, "count=6")
+    for shown in range(1, 6):
+        stepper.release.release()
+        readout.expect_count(shown)
+        readout.expect_open()
+    stepper.release.release()
+    readout.expect_ended()
+    assert readout.texts() == [f"message {i}" for i in range(6)]
+    assert stepper.closed.wait(5)
+
+
+@pytest.mark.parametrize("technique", ["xhr", "iframe"])
+def test_the_count_climbs_before_the_end(live, page, technique):
+    # the demo source on its own clock: the page must show at least five
+    # different counts, each higher than the last, before it shows the end
+    readout = Readout(page, technique)
+    readout.open(live(), "count=30&interval=0.1")
+    seen = []
+    for _ in range(5):
+        state = page.wait_for_function(
+            f"""() => {{
+              const s = ({Readout.STATE})();
+              return s.ended || s.count > {seen[-1] if seen else 0} ? s : null;
+            }}"""
+        ).json_value()
+        assert not state["ended"], f"ended after only these counts: {seen}"
+        seen.append(state["count"])
+    assert seen == sorted(set(seen))
+    readout.expect_ended()
+    readout.expect_count(30)
+    assert readout.texts() == [json.dumps(math.sqrt(i)) for i in range(30)]
+
+
+def test_a_message_is_shown_as_text(live, page, readout):
+    dialogs = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    readout.open(live(lambda count, interval: iter(HOSTILE)))
+    readout.expect_ended()
+    assert readout.texts() == HOSTILE
+    frame = page.frame_locator("#stream") if readout.technique == "iframe" else page
+    expect(frame.locator(".message img")).to_have_count(0)
+    expect(frame.locator(".message script")).to_have_count(0)
+    assert page.evaluate("window.pwned") is None
+    assert dialogs == []
+
+
+@pytest.mark.parametrize("technique", ["xhr", "iframe"])
+def test_a_message_with_newlines_stays_whole(live, page, technique):
+    readout = Readout(page, technique)
+    messages = ["line one\nline two", "crlf\r\nend", {"a": [1, 2]}]
+    readout.open(live(lambda count, interval: iter(messages)))
+    readout.expect_ended()
+    assert readout.texts() == ["line one\nline two", "crlf\r\nend", '{"a": [1, 2]}']
+
+
+def test_the_classic_version_splits_a_message_with_newlines(live, page):
+    # the flaw the fixed /xhr removes: plain lines cannot carry a newline
+    readout = Readout(page, "xhr-polled")
+    readout.open(live(lambda count, interval: iter(["line one\nline two"])))
+    readout.expect_ended()
+    assert readout.texts() == ["line one", "line two"]
