@@ -10,6 +10,8 @@ import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from .sources import sqrt_demo
+
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "chrome")
 
 # every page records when each .message element appears, in every frame, on
@@ -126,12 +128,39 @@ def latency_summary(yields, arrivals):
     }
 
 
-def measure(app_source, path, serve_kwargs=None, timeout=60.0):
-    """Serve ``app_source`` and time ``path`` in Chromium; see latency_summary."""
+def measure(path, source=None, count=10, interval=0.2, timeout=60.0):
+    """Serve ``source`` and time the page at ``path`` in Chromium.
+
+    Returns the figures of :func:`latency_summary`, in seconds.
+    """
     from .app import create_app
     from .server import serve
 
-    clock = YieldClock(app_source)
-    with serve(create_app(clock), **(serve_kwargs or {})) as server:
-        arrivals = arrival_times(server.url + path, timeout=timeout)
+    clock = YieldClock(source or sqrt_demo)
+    sep = "&" if "?" in path else "?"
+    with serve(create_app(clock)) as server:
+        url = f"{server.url}{path}{sep}count={count}&interval={interval}"
+        arrivals = arrival_times(url, timeout=timeout)
     return latency_summary(clock.times, arrivals)
+
+
+def compare(paths, source=None, count=10, interval=0.2):
+    """Time each page on the same stream: a row of figures per path."""
+    return [{"page": path, **measure(path, source, count, interval)} for path in paths]
+
+
+def table(rows):
+    """Rows from :func:`compare` as a Markdown table, times in milliseconds."""
+    timed = ("first", "p50", "p99", "max")
+    lines = [
+        "| page | messages | lost | first ms | p50 ms | p99 ms | max ms |",
+        "|---|--:|--:|--:|--:|--:|--:|",
+    ]
+    for row in rows:
+        times = [f"{row[k] * 1000:.0f}" if k in row else "-" for k in timed]
+        lines.append(
+            f"| `{row['page']}` | {row['messages']} | {row['lost']} | "
+            + " | ".join(times)
+            + " |"
+        )
+    return "\n".join(lines)

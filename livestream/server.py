@@ -7,6 +7,7 @@ streams that are still open instead of waiting for them.
 
 import contextlib
 import errno
+import html
 import secrets
 import socket
 import threading
@@ -134,11 +135,19 @@ class LiveServer:
             if _servers.get(self.port) is self:
                 del _servers[self.port]
 
-    def display(self, path="/xhr", width="100%", height=360):
-        """Show the page at ``path`` inline in a notebook."""
-        from IPython.display import IFrame
+    def display(self, *paths, width="100%", height=360):
+        """Show the page at each path inline in a notebook, side by side."""
+        from IPython.display import HTML, IFrame
 
-        return IFrame(self.url + "/" + path.lstrip("/"), width=width, height=height)
+        urls = [self.url + "/" + path.lstrip("/") for path in paths or ["/xhr"]]
+        if len(urls) == 1:
+            return IFrame(urls[0], width=width, height=height)
+        frames = "".join(
+            f'<iframe src="{html.escape(url)}" height="{height}" '
+            f'style="flex: 1; border: 1px solid #ccc"></iframe>'
+            for url in urls
+        )
+        return HTML(f'<div style="display: flex; gap: 0.5rem">{frames}</div>')
 
     def __enter__(self):
         return self

@@ -51,6 +51,14 @@ def read_to_end(response):
     return rest
 
 
+def test_iter_lines_gets_each_line_of_a_chunked_stream(live):
+    # notebook 01 says so: on a chunked body urllib3 hands over each chunk
+    # without waiting to fill iter_lines' 512 bytes
+    server = live(Recorder(["first", "second"], interval=30))
+    with requests.get(server.url + "/stream/text", stream=True, timeout=5) as r:
+        assert next(r.iter_lines()) == b"first"
+
+
 def test_stop_ends_open_streams(live):
     interval = 2
     recorder = Recorder(forever=True, interval=interval)
@@ -131,3 +139,11 @@ def test_display_shows_the_page_in_an_iframe(live):
     frame = server.display("/iframe?count=3", height=200)
     assert frame.src == server.url + "/iframe?count=3"
     assert 'height="200"' in frame._repr_html_()
+
+
+def test_display_shows_pages_side_by_side(live):
+    server = live()
+    html = server.display("/xhr?poll=1", "/xhr")._repr_html_()
+    assert html.count("<iframe") == 2
+    assert f'src="{server.url}/xhr?poll=1"' in html
+    assert html.index("poll=1") < html.index(f'src="{server.url}/xhr"')

@@ -1,0 +1,47 @@
+import pytest
+
+from livestream.browser import chromium_path, latency_summary, table
+
+
+def test_latency_summary_pairs_yields_with_arrivals():
+    summary = latency_summary([1.0, 2.0, 3.0], [1.1, 2.3, 3.2])
+    assert summary["messages"] == 3
+    assert summary["lost"] == 0
+    assert summary["first"] == pytest.approx(0.1)
+    assert summary["p50"] == pytest.approx(0.2)
+    assert summary["max"] == pytest.approx(0.3)
+
+
+def test_a_missing_arrival_is_a_loss():
+    summary = latency_summary([1.0, 2.0, 3.0], [1.5])
+    assert summary["lost"] == 2
+    assert summary["p99"] == pytest.approx(0.5)
+    assert latency_summary([1.0], []) == {"messages": 1, "lost": 1}
+
+
+def test_table():
+    rows = [
+        {
+            "page": "/xhr",
+            "messages": 2,
+            "lost": 0,
+            "first": 0.01,
+            "p50": 0.002,
+            "p99": 0.02,
+            "max": 0.02,
+        },
+        {"page": "/iframe", "messages": 2, "lost": 2},
+    ]
+    lines = table(rows).splitlines()
+    assert lines[2] == "| `/xhr` | 2 | 0 | 10 | 2 | 20 | 20 |"
+    assert lines[3] == "| `/iframe` | 2 | 2 | - | - | - | - |"
+
+
+def test_chromium_path_from_the_environment(monkeypatch, tmp_path):
+    browser = tmp_path / "my-chromium"
+    browser.write_text("")
+    monkeypatch.setenv("LIVESTREAM_CHROMIUM", str(browser))
+    assert chromium_path() == str(browser)
+    monkeypatch.setenv("LIVESTREAM_CHROMIUM", str(tmp_path / "missing"))
+    with pytest.raises(FileNotFoundError, match="LIVESTREAM_CHROMIUM"):
+        chromium_path()
