@@ -7,6 +7,8 @@ the machine already has comes first; Playwright's managed one is the fallback.
 import os
 import shutil
 import statistics
+import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -164,3 +166,17 @@ def table(rows):
             + " |"
         )
     return "\n".join(lines)
+
+
+def main():
+    """Make sure a Chromium is there: the machine's, else Playwright's managed one."""
+    path = chromium_path()
+    if path:
+        print(f"livestream: using the Chromium at {path}")
+        return 0
+    print("livestream: no Chromium on this machine; installing Playwright's own")
+    return subprocess.call([sys.executable, "-m", "playwright", "install", "chromium"])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""The package installs from a wheel, and conda users get the same packages."""
+
+import re
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import tomllib
+import yaml
+
+ROOT = Path(__file__).parent.parent
+TEMPLATES = sorted(path.name for path in (ROOT / "templates").iterdir())
+
+
+def requirement_names(requirements):
+    return {re.match(r"[A-Za-z0-9_.-]+", r).group(0).lower() for r in requirements}
+
+
+def test_environment_yml_matches_pyproject():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = requirement_names(
+        project["dependencies"] + project["optional-dependencies"]["tutorial"]
+    ) | requirement_names(project["optional-dependencies"]["test"])
+    wanted.discard("livestream")
+    environment = yaml.safe_load((ROOT / "environment.yml").read_text())
+    conda = [dep for dep in environment["dependencies"] if isinstance(dep, str)]
+    assert requirement_names(conda) - {"python", "pip"} == wanted
+    assert {"pip": ["-e ."]} in environment["dependencies"]
+
+
+def test_the_wheel_carries_the_templates(tmp_path):
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", tmp_path, ROOT],
+        check=True,
+        timeout=300,
+    )
+    (wheel,) = tmp_path.glob("livestream-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert {f"livestream/templates/{name}" for name in TEMPLATES} <= set(names)
+
+    # installed, not editable, and used from another folder: the pages render
+    target = tmp_path / "site"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "-q",
+            "-t",
+            target,
+            wheel,
+        ],
+        check=True,
+        timeout=300,
+    )
+    check = """
+import livestream, sys
+assert livestream.__file__.startswith(sys.argv[1]), livestream.__file__
+client = livestream.create_app(STREAM_COUNT=2, STREAM_INTERVAL=0).test_client()
+for path in ["/xhr", "/xhr?poll=1", "/iframe", "/style.css", "/stream/html"]:
+    response = client.get(path)
+    assert response.status_code == 200, (path, response.status_code)
+print("ok")
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", check, str(target)],
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.stdout == "ok\n", result.stderr

@@ -1,0 +1,123 @@
+"""The README's commands are part of the product: check them."""
+
+import os
+import queue
+import re
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).parent.parent
+README = (ROOT / "README.md").read_text()
+
+
+def readme_command(marker):
+    """The one command in the README's code block that follows ``marker``."""
+    section = README[README.index(marker) :]
+    block = re.search(r"```(?:bash|sh)\n(.*?)```", section, re.S).group(1)
+    lines = [line for line in block.splitlines() if line and not line.startswith("#")]
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+TUTORIAL = readme_command("Run the tutorial")
+TESTS = readme_command("Run the tests")
+
+
+def test_commands_set_up_their_own_environment():
+    for command in (TUTORIAL, TESTS):
+        assert command.startswith("python3 -m venv .venv && .venv/bin/pip install -e ")
+    assert TUTORIAL.endswith("&& .venv/bin/python -m livestream.tutorial")
+    assert TESTS.endswith("&& .venv/bin/python -m pytest")
+
+
+def test_ci_runs_the_readme_test_command():
+    lines = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert any(line.startswith(TESTS) for line in lines)
+
+
+def last_step(command):
+    """The command's final step, run with this interpreter's environment."""
+    step = command.rsplit(" && ", 1)[1]
+    return step.replace(".venv/bin/python", sys.executable).split()
+
+
+def test_the_browser_step_finds_a_chromium():
+    step = TESTS.split(" && ")[2]
+    assert step == ".venv/bin/python -m livestream.browser"
+    result = subprocess.run(
+        [sys.executable, "-m", "livestream.browser"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def answer(url, deadline):
+    """GET ``url`` once its server accepts connections, until ``deadline``."""
+    while True:
+        try:
+            return requests.get(url, timeout=10)
+        except requests.ConnectionError:
+            # the address is printed as the server starts; it may not listen yet
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def test_the_tutorial_command_serves_the_notebooks():
+    token = secrets.token_hex(8)
+    jupyter = subprocess.Popen(
+        [
+            *last_step(TUTORIAL),
+            "--no-browser",
+            "--port=0",
+            f"--IdentityProvider.token={token}",
+        ],
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "JUPYTER_PLATFORM_DIRS": "1"},
+    )
+    lines = queue.Queue()
+    reader = threading.Thread(
+        target=lambda: [lines.put(line) for line in jupyter.stderr], daemon=True
+    )
+    reader.start()
+    try:
+        deadline = time.monotonic() + 60
+        url = None
+        while url is None:
+            remaining = deadline - time.monotonic()
+            assert remaining > 0, "JupyterLab did not print its address"
+            assert jupyter.poll() is None, "JupyterLab exited"
+            try:
+                line = lines.get(timeout=remaining)
+            except queue.Empty:
+                continue
+            found = re.search(r"(http://127\.0\.0\.1:\d+)/", line)
+            url = found and found.group(1)
+        contents = answer(f"{url}/api/contents?token={token}", deadline)
+        assert contents.status_code == 200
+        names = {item["name"] for item in contents.json()["content"]}
+        assert {"01_xhr.ipynb", "02_iframe.ipynb"} <= names
+        assert "pyproject.toml" not in names  # the root is notebooks/, not the repo
+    finally:
+        jupyter.send_signal(signal.SIGTERM)
+        try:
+            jupyter.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            jupyter.kill()
+            jupyter.wait()
+        reader.join(timeout=10)
+        jupyter.stderr.close()
