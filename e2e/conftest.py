@@ -11,7 +11,10 @@ TECHNIQUES = {
     "xhr": "/xhr",
     "xhr-polled": "/xhr?poll=1",
     "iframe": "/iframe",
+    "fetch": "/fetch",
+    "sse": "/sse",
 }
+SCRIPTED = [name for name in TECHNIQUES if name != "iframe"]
 
 
 @pytest.fixture(scope="session")
@@ -25,8 +28,8 @@ def live():
     """Serve an app on ``source``; the server stops after the test."""
     servers = []
 
-    def start(source=None):
-        server = serve(create_app(source, TESTING=True))
+    def start(source=None, **config):
+        server = serve(create_app(source, TESTING=True, **config))
         servers.append(server)
         return server
 
@@ -92,6 +95,10 @@ class Readout:
             expect(self.end).not_to_be_attached()
         else:
             expect(self.end).not_to_have_text("Done")
+
+    def stop(self):
+        self.page.get_by_role("button", name="Stop").click()
+        expect(self.end).to_have_text("Stopped")
 
     def texts(self):
         # textContent keeps the message exactly, newlines included

@@ -14,11 +14,63 @@ from flask import (
 )
 from werkzeug.exceptions import BadRequest
 
-from .framing import html_text, ndjson_line, plain_line
-from .sources import sqrt_demo
-from .streams import guarded, stream_response
+from .framing import (
+    SSE_END,
+    SSE_KEEPALIVE,
+    html_text,
+    ndjson_line,
+    plain_line,
+    sse_event,
+    sse_retry,
+)
+from .sources import run_source, sqrt_demo
+from .streams import KEEPALIVE, guarded, stream_response, with_keepalive
 
-TECHNIQUES = ("xhr", "iframe")
+TECHNIQUES = ("xhr", "iframe", "fetch", "sse")
+
+# the gallery's cards: what each technique does, and when to reach for it
+GALLERY = [
+    {
+        "name": "xhr-polled",
+        "technique": "xhr",
+        "poll": 1,
+        "title": "XMLHttpRequest, polled (the classic answer)",
+        "how": "Splits the whole responseText into lines once a second.",
+        "when": "for nothing new: it lags up to a second and redoes all its work.",
+    },
+    {
+        "name": "xhr",
+        "technique": "xhr",
+        "poll": 0,
+        "title": "XMLHttpRequest",
+        "how": "Parses the new text on each progress event.",
+        "when": "where old browsers matter; responseText grows for the whole stream.",
+    },
+    {
+        "name": "iframe",
+        "technique": "iframe",
+        "poll": 0,
+        "title": "iframe",
+        "how": "The server streams an HTML document into a frame; no script.",
+        "when": "for a log to watch, when the page need not react to the data.",
+    },
+    {
+        "name": "fetch",
+        "technique": "fetch",
+        "poll": 0,
+        "title": "fetch() and a ReadableStream",
+        "how": "Reads the body chunk by chunk and keeps nothing it has read.",
+        "when": "by default, and for requests that need headers, a body or a cancel.",
+    },
+    {
+        "name": "sse",
+        "technique": "sse",
+        "poll": 0,
+        "title": "Server-Sent Events",
+        "how": "EventSource: ids, reconnects on its own, resumes where it was.",
+        "when": "for live feeds, and through proxies that buffer everything else.",
+    },
+]
 
 # name: (kind, pattern, lowest, highest, how to say it)
 PARAMS = {
@@ -39,7 +91,8 @@ def create_app(source=None, **config):
     """Build the app that streams ``source(count, interval)`` to every page.
 
     ``config`` updates Flask's config; ``STREAM_COUNT`` and ``STREAM_INTERVAL``
-    are the defaults for requests that leave ``count`` or ``interval`` out.
+    are the defaults for requests that leave ``count`` or ``interval`` out,
+    ``SSE_KEEPALIVE`` (seconds) and ``SSE_RETRY_MS`` tune the SSE stream.
     """
     if source is not None and not callable(source):
         raise TypeError(
@@ -52,7 +105,15 @@ def create_app(source=None, **config):
             f"config keys are upper case, like STREAM_COUNT; got {', '.join(lower)}"
         )
     app = Flask(__name__, template_folder=_templates_folder())
-    app.config.from_mapping(STREAM_COUNT=500, STREAM_INTERVAL=1.0)
+    app.config.from_mapping(
+        STREAM_COUNT=500,
+        STREAM_INTERVAL=1.0,
+        # seconds without a message before an SSE stream sends a comment, so
+        # that proxies and browsers don't take a quiet stream for a dead one
+        SSE_KEEPALIVE=15.0,
+        # how long a browser waits before it reconnects a dropped SSE stream
+        SSE_RETRY_MS=1000,
+    )
     app.config.update(config)
     for name in PARAMS:
         key = f"STREAM_{name.upper()}"
@@ -60,6 +121,17 @@ def create_app(source=None, **config):
             app.config[key] = _check(name, str(app.config[key]))
         except ValueError as error:
             raise ValueError(f"{key}: {error}") from None
+    keepalive, retry = app.config["SSE_KEEPALIVE"], app.config["SSE_RETRY_MS"]
+    if isinstance(keepalive, bool) or not isinstance(keepalive, int | float):
+        keepalive = -1
+    if not 0 < keepalive <= 3600:
+        raise ValueError(
+            "SSE_KEEPALIVE must be a number of seconds above 0, at most 3600"
+        )
+    if isinstance(retry, bool) or not isinstance(retry, int) or retry < 0:
+        raise ValueError(
+            "SSE_RETRY_MS must be a whole number of milliseconds, 0 or more"
+        )
     app.extensions["livestream"] = {"source": source or sqrt_demo}
     app.register_blueprint(bp)
     app.register_error_handler(BadRequest, _plain_error)
@@ -109,24 +181,62 @@ def stream_params():
     return params
 
 
-def open_source():
+def open_source(params, start=0):
     """Start this request's run of the app's source, guarded against hang-ups."""
-    params = stream_params()
     source = current_app.extensions["livestream"]["source"]
-    return guarded(source(params["count"], params["interval"]), request.environ)
+    messages = run_source(source, params["count"], params["interval"], start)
+    return guarded(messages, request.environ)
 
 
-@bp.get("/<any(xhr, iframe):technique>")
+def last_event_id(count):
+    """The id in ``Last-Event-ID``, or -1 for a first connection.
+
+    Ids number the messages from 0. An id that is not one of this stream's
+    gets a 400 rather than a silent restart, which would show the reader
+    every message again.
+    """
+    raw = request.headers.get("Last-Event-ID", "").strip()
+    if not raw:
+        return -1
+    if re.fullmatch(r"[0-9]+", raw) and int(raw) < count:
+        return int(raw)
+    shown = raw if len(raw) <= 40 else raw[:40] + "..."
+    abort(
+        400,
+        f"Last-Event-ID must be a message id from 0 to {count - 1} "
+        f"for count={count}, got {shown!r}",
+    )
+
+
+def flag(name):
+    """A 0-or-1 query parameter as a bool."""
+    value = request.args.get(name, "0")
+    if value not in ("0", "1"):
+        abort(400, f"{name} must be 0 or 1, got {value[:40]!r}")
+    return value == "1"
+
+
+@bp.get("/<any(xhr, iframe, fetch, sse):technique>")
 def page(technique):
     """The page that shows the stream with ``technique``."""
-    poll = request.args.get("poll", "0")
-    if poll not in ("0", "1"):
-        abort(400, f"poll must be 0 or 1, got {poll[:40]!r}")
     return render_template(
         f"{technique}.html",
         technique=technique,
         techniques=TECHNIQUES,
-        poll=poll == "1",
+        poll=flag("poll"),
+        embed=flag("embed"),
+        **stream_params(),
+    )
+
+
+@bp.get("/")
+def gallery():
+    """Every technique side by side on the same stream."""
+    return render_template(
+        "gallery.html",
+        technique="gallery",
+        techniques=TECHNIQUES,
+        cards=GALLERY,
         **stream_params(),
     )
 
@@ -140,22 +250,48 @@ def stylesheet():
 @bp.get("/stream/text")
 def stream_text():
     """The classic answer's stream: plain text, one message a line."""
-    messages = open_source()
-    return stream_response(map(plain_line, messages), "text/plain", messages)
+    messages = open_source(stream_params())
+    return stream_response(map(plain_line, messages), "text/plain", messages.close)
 
 
 @bp.get("/stream/ndjson")
 def stream_ndjson():
     """Newline-delimited JSON: a message with a newline in it stays whole."""
-    messages = open_source()
-    return stream_response(map(ndjson_line, messages), "application/x-ndjson", messages)
+    messages = open_source(stream_params())
+    return stream_response(
+        map(ndjson_line, messages), "application/x-ndjson", messages.close
+    )
 
 
 @bp.get("/stream/html")
 def stream_html():
     """An HTML document that grows by one escaped ``.message`` per message."""
-    messages = open_source()
+    messages = open_source(stream_params())
     # jinja escapes each message as it renders it; stream_template keeps the
     # request context for the generator, so url_for works mid-stream
     body = stream_template("stream.html", messages=map(html_text, messages))
-    return stream_response(body, "text/html", messages)
+    return stream_response(body, "text/html", messages.close)
+
+
+@bp.get("/stream/sse")
+def stream_sse():
+    """Server-Sent Events: an id per message, keep-alives, and an end event."""
+    params = stream_params()
+    start = last_event_id(params["count"]) + 1
+    events = with_keepalive(
+        open_source(params, start), current_app.config["SSE_KEEPALIVE"]
+    )
+    retry = current_app.config["SSE_RETRY_MS"]
+
+    def body():
+        yield sse_retry(retry)
+        event_id = start
+        for event in events:
+            if event is KEEPALIVE:
+                yield SSE_KEEPALIVE
+                continue
+            yield sse_event(event, event_id)
+            event_id += 1
+        yield SSE_END
+
+    return stream_response(body(), "text/event-stream", events.close)

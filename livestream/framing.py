@@ -6,6 +6,7 @@ JSON text.
 """
 
 import json
+import re
 
 from markupsafe import Markup, escape
 
@@ -38,3 +39,23 @@ def html_text(message):
     character reference it survives, so the frame shows the message exactly.
     """
     return Markup(str(escape(as_text(message))).replace("\r", "&#13;"))
+
+
+# Server-Sent Events. A line break ends a field, so a message with line breaks
+# goes out as one data: line per line; the browser joins them with "\n". That
+# makes "\r\n" and a lone "\r" arrive as "\n": the format cannot carry them.
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+SSE_END = "event: end\ndata: \n\n"
+SSE_KEEPALIVE = ": keep-alive\n\n"
+
+
+def sse_event(message, event_id):
+    """One event: its id, then a data: line per line of the message's text."""
+    lines = _LINE_BREAK.split(as_text(message))
+    return f"id: {event_id}\n" + "".join(f"data: {line}\n" for line in lines) + "\n"
+
+
+def sse_retry(milliseconds):
+    """Tell the browser how long to wait before it reconnects."""
+    return f"retry: {milliseconds}\n\n"

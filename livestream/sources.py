@@ -1,13 +1,52 @@
-"""Message sources: generators that a stream view runs, one per request."""
+"""Message sources: generators that a stream view runs, one per request.
 
+A source is called as ``source(count, interval)``. One that also takes
+``start`` can begin part-way, which is how a Server-Sent Events stream
+resumes after a reconnect; any other is run from the beginning and its first
+``start`` messages are skipped.
+"""
+
+import inspect
 import time
 from math import sqrt
 
 
-def sqrt_demo(count=500, interval=1.0):
+def sqrt_demo(count=500, interval=1.0, start=0):
     """The classic answer's demo: ``sqrt(i)`` for each ``i``, one every ``interval``."""
-    for i in range(count):
+    for i in range(start, count):
         yield sqrt(i)
         # no sleep after the last message: the stream should end as soon as it can
         if i < count - 1:
             time.sleep(interval)
+
+
+def run_source(source, count, interval, start=0):
+    """The messages of ``source`` from message number ``start`` on."""
+    if start == 0:
+        return source(count, interval)
+    if takes_start(source):
+        return source(count, interval, start=start)
+    return _skip(source(count, interval), start)
+
+
+def takes_start(source):
+    """Whether ``source`` accepts a ``start`` keyword."""
+    try:
+        parameters = inspect.signature(source).parameters.values()
+    except (TypeError, ValueError):  # some callables have no signature
+        return False
+    return any(
+        p.name == "start" or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters
+    )
+
+
+def _skip(messages, how_many):
+    iterator = iter(messages)
+    try:
+        for number, message in enumerate(iterator):
+            if number >= how_many:
+                yield message
+    finally:
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            close()

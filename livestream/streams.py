@@ -1,7 +1,9 @@
-"""Streaming responses: the headers every stream needs, and the guard that
-closes the source when the client goes away."""
+"""Streaming responses: the headers every stream needs, the guard that
+closes the source when the client goes away, and keep-alives for long gaps."""
 
+import queue
 import socket
+import threading
 import time
 
 from flask import Response
@@ -18,13 +20,15 @@ STREAM_HEADERS = {
 # how often, at most, a stream looks at its socket to see whether the client left
 CHECK_EVERY = 0.05
 
+KEEPALIVE = object()  # what with_keepalive() yields when nothing came in time
 
-def stream_response(body, mimetype, messages):
-    """A streaming response that closes ``messages`` however the stream ends."""
+
+def stream_response(body, mimetype, close):
+    """A streaming response that calls ``close()`` however the stream ends."""
     response = Response(body, mimetype=mimetype, headers=STREAM_HEADERS)
     # werkzeug closes the response when the stream ends, breaks or is cut off;
     # closing the source there runs its ``finally`` at once
-    response.call_on_close(messages.close)
+    response.call_on_close(close)
     return response
 
 
@@ -32,8 +36,9 @@ def guarded(messages, environ):
     """Yield from ``messages`` until they end or the client goes away.
 
     A write to a closed connection only fails after the peer answers with a
-    reset, one message later; looking at the socket first notices the client
-    left at the next message, so the source is closed within one interval.
+    reset, and a client that only shut its sending side never fails a write;
+    looking at the socket first notices either at the next message, so the
+    source is closed within one interval.
     """
     sock = environ.get("werkzeug.socket")
     iterator = iter(messages)
@@ -64,3 +69,59 @@ def client_gone(sock):
         return False
     except OSError:
         return True
+
+
+def with_keepalive(messages, every):
+    """Yield from ``messages``, and KEEPALIVE after each ``every`` s without one.
+
+    The source runs on a thread of its own, so a long gap between two
+    messages does not stop the stream from writing; when this generator is
+    closed the thread closes ``messages`` after their next message.
+    """
+    handoff = queue.Queue(maxsize=64)
+    stopping = threading.Event()
+    finished = object()
+
+    def offer(item):
+        # a bounded wait: once the stream is gone nobody will take the item
+        while not stopping.is_set():
+            try:
+                handoff.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce():
+        try:
+            for message in messages:
+                if not offer(message):
+                    break
+        except Exception as error:  # carried over to the stream's thread
+            offer(_Failure(error))
+        finally:
+            messages.close()
+            offer(finished)
+
+    threading.Thread(target=produce, name="livestream source", daemon=True).start()
+    try:
+        while True:
+            try:
+                item = handoff.get(timeout=every)
+            except queue.Empty:
+                yield KEEPALIVE
+                continue
+            if item is finished:
+                return
+            if isinstance(item, _Failure):
+                raise item.error
+            yield item
+    finally:
+        stopping.set()
+
+
+class _Failure:
+    """An exception raised by the source, on its way to the stream's thread."""
+
+    def __init__(self, error):
+        self.error = error

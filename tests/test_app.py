@@ -1,3 +1,4 @@
+import html
 import json
 import re
 
@@ -10,8 +11,9 @@ STREAMS = {
     "/stream/text": "text/plain",
     "/stream/ndjson": "application/x-ndjson",
     "/stream/html": "text/html",
+    "/stream/sse": "text/event-stream",
 }
-PAGES = ["/xhr", "/xhr?poll=1", "/iframe"]
+PAGES = ["/", "/xhr", "/xhr?poll=1", "/iframe", "/fetch", "/sse", "/xhr?embed=1"]
 HOSTILE = "<img src=x onerror=alert(1)>"
 
 
@@ -32,6 +34,9 @@ def test_config():
         ({"stream_count": 5}, TypeError, "upper case"),
         ({"STREAM_COUNT": -1}, ValueError, "STREAM_COUNT"),
         ({"STREAM_INTERVAL": 61}, ValueError, "STREAM_INTERVAL"),
+        ({"SSE_KEEPALIVE": 0}, ValueError, "SSE_KEEPALIVE"),
+        ({"SSE_KEEPALIVE": "15"}, ValueError, "SSE_KEEPALIVE"),
+        ({"SSE_RETRY_MS": 0.5}, ValueError, "SSE_RETRY_MS"),
     ],
 )
 def test_create_app_rejects(kwargs, error, words):
@@ -51,15 +56,9 @@ def test_page(client, path):
 
 
 def stream_url_in(page_html):
-    """The stream URL that a page hands to its script or its iframe."""
-    found = re.search(r'xhr\.open\("GET", ("[^"]*")\)', page_html)
-    if found:
-        return json.loads(found.group(1))
-    return (
-        re.search(r'<iframe[^>]* src="([^"]*)"', page_html)
-        .group(1)
-        .replace("&amp;", "&")
-    )
+    """The stream URL that a page hands to its script (as JSON) or its iframe."""
+    (found,) = re.findall(r'"(/stream/[^"]*)"', page_html)
+    return html.unescape(json.loads(f'"{found}"'))
 
 
 @pytest.mark.parametrize(
@@ -68,6 +67,8 @@ def stream_url_in(page_html):
         ("/xhr", "/stream/ndjson"),
         ("/xhr?poll=1", "/stream/text"),
         ("/iframe", "/stream/html"),
+        ("/fetch", "/stream/ndjson"),
+        ("/sse", "/stream/sse"),
     ],
 )
 def test_page_passes_params_to_its_stream(client, path, stream):
@@ -147,10 +148,25 @@ def test_bad_params_get_400(client, path, query, name):
     assert "from 0 to" in text
 
 
-def test_bad_poll_gets_400(client):
-    response = client.get("/xhr?poll=yes")
+@pytest.mark.parametrize("name", ["poll", "embed"])
+def test_bad_flag_gets_400(client, name):
+    response = client.get(f"/xhr?{name}=yes")
     assert response.status_code == 400
-    assert "poll must be 0 or 1" in response.get_data(as_text=True)
+    assert f"{name} must be 0 or 1" in response.get_data(as_text=True)
+
+
+def test_the_gallery_embeds_every_technique(client):
+    page = client.get("/?count=4&interval=0.5").get_data(as_text=True)
+    frames = re.findall(r'<iframe class="page"[^>]* src="([^"]*)"', page)
+    assert [html.unescape(src) for src in frames] == [
+        "/xhr?poll=1&embed=1&count=4&interval=0.5",
+        "/xhr?poll=0&embed=1&count=4&interval=0.5",
+        "/iframe?poll=0&embed=1&count=4&interval=0.5",
+        "/fetch?poll=0&embed=1&count=4&interval=0.5",
+        "/sse?poll=0&embed=1&count=4&interval=0.5",
+    ]
+    for src in frames:
+        assert client.get(html.unescape(src)).status_code == 200
 
 
 @pytest.mark.parametrize(

@@ -113,15 +113,18 @@ def test_a_port_held_by_another_program_raises_oserror():
         other.close()
 
 
+@pytest.mark.parametrize(
+    "path", ["/stream/text", "/stream/ndjson", "/stream/html", "/stream/sse"]
+)
 @pytest.mark.parametrize("how", ["close", "half-close"])
-def test_a_client_that_leaves_closes_the_source(live, how):
+def test_a_client_that_leaves_closes_the_source(live, how, path):
     # half-close: the client shuts its sending side only. Writes to it still
     # succeed, so only watching the socket for end of file notices it left
-    interval = 1.5
+    interval = 0.5
     recorder = Recorder(forever=True, interval=interval)
     server = live(recorder)
     with socket.create_connection(("127.0.0.1", server.port)) as client:
-        client.sendall(b"GET /stream/text HTTP/1.1\r\nHost: test\r\n\r\n")
+        client.sendall(f"GET {path} HTTP/1.1\r\nHost: test\r\n\r\n".encode())
         client.settimeout(5)
         received = b""
         while b"tick 0" not in received:
