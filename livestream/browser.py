@@ -12,7 +12,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from .sources import sqrt_demo
+from .sources import run_source, sqrt_demo
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "chrome")
 
@@ -72,9 +72,9 @@ class YieldClock:
         self.source = source
         self.times = []
 
-    def __call__(self, count, interval):
+    def __call__(self, count, interval, start=0):
         self.times = times = []
-        for message in self.source(count, interval):
+        for message in run_source(self.source, count, interval, start):
             times.append(time.time())
             yield message
 

@@ -8,11 +8,13 @@ streams that are still open instead of waiting for them.
 import contextlib
 import errno
 import html
+import os
 import secrets
 import socket
 import threading
 import urllib.error
 import urllib.request
+from urllib.parse import urlsplit
 
 from werkzeug.serving import WSGIRequestHandler, make_server
 
@@ -24,11 +26,16 @@ _servers_lock = threading.Lock()
 READY_TIMEOUT = 5.0
 
 
-def serve(app=None, *, host="127.0.0.1", port=0):
+def serve(app=None, *, host="127.0.0.1", port=0, proxy_prefix=None):
     """Serve ``app`` (by default ``create_app()``) and return once it answers.
 
     ``port=0`` picks a free port. A port that this process already serves is
     taken over: the server there is stopped first.
+
+    ``proxy_prefix`` (else ``$LIVESTREAM_PROXY_PREFIX``) is where a proxy in
+    front of the server, such as jupyter-server-proxy on JupyterHub or Binder,
+    publishes it, for example ``"/user/me/proxy/{port}"``: the app's URLs
+    and ``display()`` then go through the proxy.
     """
     if app is None:
         from .app import create_app
@@ -39,7 +46,9 @@ def serve(app=None, *, host="127.0.0.1", port=0):
             old = _servers.pop(port, None)
         if old is not None:
             old.stop()
-    server = LiveServer(app, host, port)
+    if proxy_prefix is None:
+        proxy_prefix = os.environ.get("LIVESTREAM_PROXY_PREFIX", "")
+    server = LiveServer(app, host, port, proxy_prefix)
     with _servers_lock:
         _servers[server.port] = server
     return server
@@ -48,15 +57,20 @@ def serve(app=None, *, host="127.0.0.1", port=0):
 class LiveServer:
     """A werkzeug server running ``app`` in a daemon thread; see :func:`serve`."""
 
-    def __init__(self, app, host="127.0.0.1", port=0):
+    def __init__(self, app, host="127.0.0.1", port=0, proxy_prefix=""):
         self.host = host
         self._ready_path = f"/_livestream/ready/{secrets.token_hex(8)}"
         listener = _listen(host, port)
+        bound_port = listener.getsockname()[1]
+        # the proxy's address for this server, and the path part of it, which
+        # the app puts in front of every URL it makes
+        self.proxy_url = proxy_prefix.format(port=bound_port).rstrip("/")
+        script_name = urlsplit(self.proxy_url).path
         try:
             self._httpd = make_server(
                 host,
-                listener.getsockname()[1],
-                _answer_ready(app, self._ready_path),
+                bound_port,
+                _answer_ready(app, self._ready_path, script_name),
                 threaded=True,
                 request_handler=_Handler,
                 fd=listener.fileno(),
@@ -87,6 +101,7 @@ class LiveServer:
 
     @property
     def running(self):
+        """Whether the server still serves."""
         return not self._stopped and self._thread.is_alive()
 
     def _run(self):
@@ -139,7 +154,8 @@ class LiveServer:
         """Show the page at each path inline in a notebook, side by side."""
         from IPython.display import HTML, IFrame
 
-        urls = [self.url + "/" + path.lstrip("/") for path in paths or ["/xhr"]]
+        base = self.proxy_url or self.url
+        urls = [base + "/" + path.lstrip("/") for path in paths or ["/xhr"]]
         if len(urls) == 1:
             return IFrame(urls[0], width=width, height=height)
         frames = "".join(
@@ -184,13 +200,18 @@ def _listen(host, port):
     return listener
 
 
-def _answer_ready(app, path):
-    """Wrap ``app`` so that ``path`` answers with itself: the readiness check."""
+def _answer_ready(app, path, script_name=""):
+    """Wrap ``app`` so that ``path`` answers with itself: the readiness check.
+
+    A ``script_name`` tells the app it is published under that path.
+    """
 
     def wsgi(environ, start_response):
         if environ.get("PATH_INFO") == path:
             start_response("200 OK", [("Content-Type", "text/plain")])
             return [path.encode()]
+        if script_name:
+            environ["SCRIPT_NAME"] = script_name
         return app(environ, start_response)
 
     return wsgi

@@ -57,7 +57,7 @@ def test_page(client, path):
 
 def stream_url_in(page_html):
     """The stream URL that a page hands to its script (as JSON) or its iframe."""
-    (found,) = re.findall(r'"(/stream/[^"]*)"', page_html)
+    (found,) = re.findall(r'"([^"]*/stream/[^"]*)"', page_html)
     return html.unescape(json.loads(f'"{found}"'))
 
 
