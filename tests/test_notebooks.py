@@ -11,7 +11,12 @@ NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("*.ipynb"))
 
 
 def test_the_lessons_are_there():
-    assert [path.name for path in NOTEBOOKS][:2] == ["01_xhr.ipynb", "02_iframe.ipynb"]
+    assert [path.name for path in NOTEBOOKS][:4] == [
+        "01_xhr.ipynb",
+        "02_iframe.ipynb",
+        "03_fetch.ipynb",
+        "04_sse.ipynb",
+    ]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.name)
