@@ -3,8 +3,8 @@ import threading
 import pytest
 from playwright.sync_api import expect
 
-from livestream import create_app, serve
 from livestream.browser import launch_options
+from tests.conftest import live  # noqa: F401  (the same live-server fixture)
 
 # every technique shows the same readout; the iframe's is inside its frame
 TECHNIQUES = {
@@ -21,21 +21,6 @@ SCRIPTED = [name for name in TECHNIQUES if name != "iframe"]
 def browser_type_launch_args(browser_type_launch_args):
     """Launch the machine's Chromium when it has one (see livestream.browser)."""
     return {**browser_type_launch_args, **launch_options()}
-
-
-@pytest.fixture
-def live():
-    """Serve an app on ``source``; the server stops after the test."""
-    servers = []
-
-    def start(source=None, **config):
-        server = serve(create_app(source, TESTING=True, **config))
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
 
 
 class Stepper:

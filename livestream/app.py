@@ -84,6 +84,18 @@ PARAMS = {
     ),
 }
 
+# the stream settings create_app() adds to Flask's config
+DEFAULTS = {
+    "STREAM_COUNT": 500,
+    "STREAM_INTERVAL": 1.0,
+    # seconds without a message before an SSE stream sends a comment, so that
+    # proxies and browsers don't take a quiet stream for a dead one
+    "SSE_KEEPALIVE": 15.0,
+    # how long a browser waits before it reconnects a dropped SSE stream
+    "SSE_RETRY_MS": 1000,
+}
+
+
 bp = Blueprint("livestream", __name__)
 
 
@@ -99,43 +111,42 @@ def create_app(source=None, **config):
             "source must be a callable source(count, interval) that returns "
             f"the messages, not {type(source).__name__}"
         )
+    app = Flask(__name__, template_folder=_templates_folder())
+    app.config.update(_checked_config(config))
+    app.extensions["livestream"] = {"source": source or sqrt_demo}
+    app.register_blueprint(bp)
+    app.register_error_handler(BadRequest, _plain_error)
+    return app
+
+
+def _checked_config(config):
+    """The defaults updated with ``config``, or an error that says what is wrong."""
     lower = [key for key in config if not key.isupper()]
     if lower:
         raise TypeError(
             f"config keys are upper case, like STREAM_COUNT; got {', '.join(lower)}"
         )
-    app = Flask(__name__, template_folder=_templates_folder())
-    app.config.from_mapping(
-        STREAM_COUNT=500,
-        STREAM_INTERVAL=1.0,
-        # seconds without a message before an SSE stream sends a comment, so
-        # that proxies and browsers don't take a quiet stream for a dead one
-        SSE_KEEPALIVE=15.0,
-        # how long a browser waits before it reconnects a dropped SSE stream
-        SSE_RETRY_MS=1000,
-    )
-    app.config.update(config)
+    settings = {**DEFAULTS, **config}
     for name in PARAMS:
         key = f"STREAM_{name.upper()}"
         try:
-            app.config[key] = _check(name, str(app.config[key]))
+            settings[key] = _check(name, str(settings[key]))
         except ValueError as error:
             raise ValueError(f"{key}: {error}") from None
-    keepalive, retry = app.config["SSE_KEEPALIVE"], app.config["SSE_RETRY_MS"]
-    if isinstance(keepalive, bool) or not isinstance(keepalive, int | float):
-        keepalive = -1
-    if not 0 < keepalive <= 3600:
+    keepalive, retry = settings["SSE_KEEPALIVE"], settings["SSE_RETRY_MS"]
+    if not (_is_number(keepalive) and 0 < keepalive <= 3600):
         raise ValueError(
             "SSE_KEEPALIVE must be a number of seconds above 0, at most 3600"
         )
-    if isinstance(retry, bool) or not isinstance(retry, int) or retry < 0:
+    if not (_is_number(retry) and isinstance(retry, int) and retry >= 0):
         raise ValueError(
             "SSE_RETRY_MS must be a whole number of milliseconds, 0 or more"
         )
-    app.extensions["livestream"] = {"source": source or sqrt_demo}
-    app.register_blueprint(bp)
-    app.register_error_handler(BadRequest, _plain_error)
-    return app
+    return settings
+
+
+def _is_number(value):
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _templates_folder():

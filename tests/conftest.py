@@ -1,3 +1,4 @@
+import socket
 import threading
 
 import pytest
@@ -54,3 +55,13 @@ def live():
     yield start
     for server in servers:
         server.stop()
+
+
+@pytest.fixture
+def held_port():
+    """A port that another program listens on."""
+    other = socket.socket()
+    other.bind(("127.0.0.1", 0))
+    other.listen()
+    yield other.getsockname()[1]
+    other.close()

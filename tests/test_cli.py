@@ -2,7 +2,6 @@
 
 import re
 import signal
-import socket
 import subprocess
 import sys
 
@@ -40,21 +39,15 @@ def test_serves_the_gallery_until_ctrl_c():
     assert "Traceback" not in err
 
 
-def test_a_taken_port_is_a_clear_error():
-    other = socket.socket()
-    other.bind(("127.0.0.1", 0))
-    other.listen()
-    port = other.getsockname()[1]
-    try:
-        result = subprocess.run(
-            [sys.executable, "-m", "livestream", "--port", str(port)],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-    finally:
-        other.close()
+def test_a_taken_port_is_a_clear_error(held_port):
+    port = held_port
+    result = subprocess.run(
+        [sys.executable, "-m", "livestream", "--port", str(port)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
     assert result.returncode == 1
     assert f"port {port} on 127.0.0.1 is in use by another program" in result.stderr
     assert "Traceback" not in result.stderr

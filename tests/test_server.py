@@ -101,16 +101,9 @@ def test_serving_again_on_a_port_replaces_the_server(live):
     assert requests.get(second.url + "/stream/text").text == "second app\n"
 
 
-def test_a_port_held_by_another_program_raises_oserror():
-    other = socket.socket()
-    other.bind(("127.0.0.1", 0))
-    other.listen()
-    port = other.getsockname()[1]
-    try:
-        with pytest.raises(OSError, match=f"port {port} .* in use by another program"):
-            serve(create_app(), port=port)
-    finally:
-        other.close()
+def test_a_port_held_by_another_program_raises_oserror(held_port):
+    with pytest.raises(OSError, match=f"port {held_port} .* in use by another"):
+        serve(create_app(), port=held_port)
 
 
 @pytest.mark.parametrize(
