@@ -2,6 +2,7 @@
 
 import json
 import math
+import re
 
 import pytest
 from playwright.sync_api import expect
@@ -106,3 +107,22 @@ def test_behind_a_buffering_proxy_only_sse_streams(page, technique):
     )
     last_yield = clock.times[-1] * 1000
     assert (first_arrival < last_yield) == (technique == "sse")
+
+
+@pytest.mark.parametrize("technique", ["xhr", "fetch", "sse", "iframe"])
+def test_a_failing_source_shows_an_error(live, page, technique):
+    def failing(count, interval):
+        yield "a"
+        yield "b"
+        raise ValueError("sensor unplugged")
+
+    readout = Readout(page, technique)
+    readout.open(live(failing))
+    if technique == "iframe":
+        frame = page.frame_locator("#stream")
+        expect(frame.locator("#error")).to_contain_text("sensor unplugged")
+        expect(frame.locator("#done")).not_to_be_attached()
+    else:
+        expect(page.locator("#latest")).to_have_text(re.compile(r"^Error: "))
+        expect(page.get_by_role("button", name="Stop")).to_be_disabled()
+    readout.expect_count(2)

@@ -21,10 +21,11 @@ from .framing import (
     ndjson_line,
     plain_line,
     sse_event,
+    sse_failure,
     sse_retry,
 )
 from .sources import run_source, sqrt_demo
-from .streams import KEEPALIVE, guarded, stream_response, with_keepalive
+from .streams import KEEPALIVE, OpenStreams, relay, stream_response
 
 TECHNIQUES = ("xhr", "iframe", "fetch", "sse")
 
@@ -113,7 +114,10 @@ def create_app(source=None, **config):
         )
     app = Flask(__name__, template_folder=_templates_folder())
     app.config.update(_checked_config(config))
-    app.extensions["livestream"] = {"source": source or sqrt_demo}
+    app.extensions["livestream"] = {
+        "source": source or sqrt_demo,
+        "open_streams": OpenStreams(),
+    }
     app.register_blueprint(bp)
     app.register_error_handler(BadRequest, _plain_error)
     return app
@@ -192,11 +196,11 @@ def stream_params():
     return params
 
 
-def open_source(params, start=0):
-    """Start this request's run of the app's source, guarded against hang-ups."""
-    source = current_app.extensions["livestream"]["source"]
-    messages = run_source(source, params["count"], params["interval"], start)
-    return guarded(messages, request.environ)
+def open_source(params, start=0, keepalive=None):
+    """This request's run of the app's source, relayed from a thread of its own."""
+    state = current_app.extensions["livestream"]
+    messages = run_source(state["source"], params["count"], params["interval"], start)
+    return relay(messages, request.environ, state["open_streams"], keepalive)
 
 
 def last_event_id(count):
@@ -252,10 +256,36 @@ def gallery():
     )
 
 
+@bp.get("/status")
+def status():
+    """What the app is doing now, as JSON: how many streams are open."""
+    return {"active_streams": len(current_app.extensions["livestream"]["open_streams"])}
+
+
 @bp.get("/style.css")
 def stylesheet():
     """The stylesheet shared by the pages and the iframe's streamed document."""
     return render_template("style.css"), {"Content-Type": "text/css; charset=utf-8"}
+
+
+class Outcome:
+    """How a stream's source ended, for the formats that can say so in-band.
+
+    Plain lines and NDJSON have no way to: an exception there breaks the
+    connection off (the server logs it), and the page reports the break.
+    """
+
+    def __init__(self, logger):
+        self.logger = logger
+        self.error = None
+
+    def watch(self, messages):
+        """Yield ``messages``; if they raise, log it and keep a short account."""
+        try:
+            yield from messages
+        except Exception as error:
+            self.logger.exception("the stream's source failed")
+            self.error = f"the source failed: {type(error).__name__}: {error}"[:300]
 
 
 @bp.get("/stream/text")
@@ -278,9 +308,12 @@ def stream_ndjson():
 def stream_html():
     """An HTML document that grows by one escaped ``.message`` per message."""
     messages = open_source(stream_params())
+    outcome = Outcome(current_app.logger)
     # jinja escapes each message as it renders it; stream_template keeps the
     # request context for the generator, so url_for works mid-stream
-    body = stream_template("stream.html", messages=map(html_text, messages))
+    body = stream_template(
+        "stream.html", messages=map(html_text, outcome.watch(messages)), outcome=outcome
+    )
     return stream_response(body, "text/html", messages.close)
 
 
@@ -289,20 +322,21 @@ def stream_sse():
     """Server-Sent Events: an id per message, keep-alives, and an end event."""
     params = stream_params()
     start = last_event_id(params["count"]) + 1
-    events = with_keepalive(
-        open_source(params, start), current_app.config["SSE_KEEPALIVE"]
-    )
+    events = open_source(params, start, current_app.config["SSE_KEEPALIVE"])
     retry = current_app.config["SSE_RETRY_MS"]
+    outcome = Outcome(current_app.logger)
 
     def body():
         yield sse_retry(retry)
         event_id = start
-        for event in events:
+        for event in outcome.watch(events):
             if event is KEEPALIVE:
                 yield SSE_KEEPALIVE
                 continue
             yield sse_event(event, event_id)
             event_id += 1
-        yield SSE_END
+        # a failure is final: the page closes its EventSource rather than
+        # reconnect into the same error again
+        yield sse_failure(outcome.error) if outcome.error else SSE_END
 
     return stream_response(body(), "text/event-stream", events.close)

@@ -52,10 +52,19 @@ SSE_KEEPALIVE = ": keep-alive\n\n"
 
 def sse_event(message, event_id):
     """One event: its id, then a data: line per line of the message's text."""
-    lines = _LINE_BREAK.split(as_text(message))
-    return f"id: {event_id}\n" + "".join(f"data: {line}\n" for line in lines) + "\n"
+    return f"id: {event_id}\n{_sse_data(as_text(message))}\n"
+
+
+def sse_failure(why):
+    """The last event of a stream whose source failed (not "error": that name is
+    EventSource's own, for a broken connection)."""
+    return f"event: failure\n{_sse_data(why)}\n"
 
 
 def sse_retry(milliseconds):
     """Tell the browser how long to wait before it reconnects."""
     return f"retry: {milliseconds}\n\n"
+
+
+def _sse_data(text):
+    return "".join(f"data: {line}\n" for line in _LINE_BREAK.split(text))

@@ -12,6 +12,7 @@ import os
 import secrets
 import socket
 import threading
+import time
 import urllib.error
 import urllib.request
 from urllib.parse import urlsplit
@@ -24,6 +25,8 @@ _servers = {}
 _servers_lock = threading.Lock()
 
 READY_TIMEOUT = 5.0
+# stop() waits this long at most for the request threads to finish
+STOP_WITHIN = 0.9
 
 
 def serve(app=None, *, host="127.0.0.1", port=0, proxy_prefix=None):
@@ -58,6 +61,7 @@ class LiveServer:
     """A werkzeug server running ``app`` in a daemon thread; see :func:`serve`."""
 
     def __init__(self, app, host="127.0.0.1", port=0, proxy_prefix=""):
+        self.app = app
         self.host = host
         self._ready_path = f"/_livestream/ready/{secrets.token_hex(8)}"
         listener = _listen(host, port)
@@ -77,7 +81,7 @@ class LiveServer:
             )
         finally:
             listener.close()  # make_server works on its own copy of the socket
-        self._httpd.connections = set()
+        self._httpd.connections = {}  # socket -> the thread handling it
         self._httpd.connections_lock = threading.Lock()
         self.port = self._httpd.port
         self._error = None
@@ -103,6 +107,18 @@ class LiveServer:
     def running(self):
         """Whether the server still serves."""
         return not self._stopped and self._thread.is_alive()
+
+    @property
+    def active_streams(self):
+        """How many streams the app has open now (0 for an app not from create_app)."""
+        state = getattr(self.app, "extensions", {}).get("livestream")
+        return len(state["open_streams"]) if state else 0
+
+    @property
+    def connections(self):
+        """How many connections a request thread is handling now."""
+        with self._httpd.connections_lock:
+            return len(self._httpd.connections)
 
     def _run(self):
         try:
@@ -132,20 +148,23 @@ class LiveServer:
             if self._stopped:
                 return
             self._stopped = True
+        deadline = time.monotonic() + STOP_WITHIN
         if self._thread.is_alive():
             self._httpd.shutdown()
         else:
             self._httpd.server_close()
         # the request threads are still streaming: shutting their sockets ends
-        # each response for the browser now, and the thread's next write fails,
-        # which closes the source
+        # each response for the browser now, and each stream notices within
+        # a moment and lets its thread finish
         with self._httpd.connections_lock:
-            connections = list(self._httpd.connections)
-        for connection in connections:
+            connections = list(self._httpd.connections.items())
+        for connection, _ in connections:
             # the client may have closed it already
             with contextlib.suppress(OSError):
                 connection.shutdown(socket.SHUT_RDWR)
-        self._thread.join(timeout=1.0)
+        for _, thread in connections:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        self._thread.join(timeout=max(0.0, deadline - time.monotonic()))
         with _servers_lock:
             if _servers.get(self.port) is self:
                 del _servers[self.port]
@@ -222,12 +241,12 @@ class _Handler(WSGIRequestHandler):
 
     def handle(self):
         with self.server.connections_lock:
-            self.server.connections.add(self.connection)
+            self.server.connections[self.connection] = threading.current_thread()
         try:
             super().handle()
         finally:
             with self.server.connections_lock:
-                self.server.connections.discard(self.connection)
+                self.server.connections.pop(self.connection, None)
 
     def log_request(self, *args, **kwargs):
         # a line per request would flood the notebook cell that happens to be

@@ -1,5 +1,5 @@
-"""Streaming responses: the headers every stream needs, the guard that
-closes the source when the client goes away, and keep-alives for long gaps."""
+"""Streaming responses: the headers every stream needs, and the relay that
+runs a source on a thread of its own and stops when the client goes away."""
 
 import queue
 import socket
@@ -17,70 +17,51 @@ STREAM_HEADERS = {
     "X-Accel-Buffering": "no",
 }
 
-# how often, at most, a stream looks at its socket to see whether the client left
+# how often a stream looks at its socket to see whether the client left:
+# at most this often while messages flow, and this often while they don't
 CHECK_EVERY = 0.05
 
-KEEPALIVE = object()  # what with_keepalive() yields when nothing came in time
+KEEPALIVE = object()  # what relay() yields after a quiet spell, when asked to
 
 
 def stream_response(body, mimetype, close):
     """A streaming response that calls ``close()`` however the stream ends."""
     response = Response(body, mimetype=mimetype, headers=STREAM_HEADERS)
     # werkzeug closes the response when the stream ends, breaks or is cut off;
-    # closing the source there runs its ``finally`` at once
+    # closing the relay there tells the source's thread to stop
     response.call_on_close(close)
     return response
 
 
-def guarded(messages, environ):
-    """Yield from ``messages`` until they end or the client goes away.
+class OpenStreams:
+    """How many streams are open now; thread-safe."""
 
-    A write to a closed connection only fails after the peer answers with a
-    reset, and a client that only shut its sending side never fails a write;
-    looking at the socket first notices either at the next message, so the
-    source is closed within one interval.
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._count = 0
+
+    def __len__(self):
+        return self._count
+
+    def add(self, change):
+        with self._lock:
+            self._count += change
+
+
+def relay(messages, environ, open_streams, keepalive=None):
+    """Yield ``messages`` until they end, the client goes away, or the server stops.
+
+    The source runs on a thread of its own, so the request's thread stays
+    free to watch the socket even while the source waits for its next
+    message: a client that left, or a server that stopped and cut the
+    connection, ends the stream at once. The source's thread closes the
+    source at its next message. With ``keepalive`` seconds, KEEPALIVE is
+    yielded after each quiet spell that long. An exception in the source is
+    raised here, in the request's thread.
     """
     sock = environ.get("werkzeug.socket")
-    iterator = iter(messages)
-    last_check = time.monotonic()
-    try:
-        for message in iterator:
-            now = time.monotonic()
-            if sock is not None and now - last_check >= CHECK_EVERY:
-                last_check = now
-                if client_gone(sock):
-                    return
-            yield message
-    finally:
-        close = getattr(iterator, "close", None)
-        if close is not None:
-            close()
-
-
-def client_gone(sock):
-    """True once the client has closed its end of ``sock``.
-
-    A readable socket with nothing to read is at end of file: the client hung
-    up. Browsers send nothing else on a connection while it streams.
-    """
-    try:
-        return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
-    except BlockingIOError:
-        return False
-    except OSError:
-        return True
-
-
-def with_keepalive(messages, every):
-    """Yield from ``messages``, and KEEPALIVE after each ``every`` s without one.
-
-    The source runs on a thread of its own, so a long gap between two
-    messages does not stop the stream from writing; when this generator is
-    closed the thread closes ``messages`` after their next message.
-    """
     handoff = queue.Queue(maxsize=64)
     stopping = threading.Event()
-    finished = object()
 
     def offer(item):
         # a bounded wait: once the stream is gone nobody will take the item
@@ -93,35 +74,70 @@ def with_keepalive(messages, every):
         return False
 
     def produce():
+        iterator = iter(messages)
         try:
-            for message in messages:
+            for message in iterator:
                 if not offer(message):
                     break
-        except Exception as error:  # carried over to the stream's thread
+            else:
+                offer(_FINISHED)
+        except Exception as error:  # raised again in the request's thread
             offer(_Failure(error))
         finally:
-            messages.close()
-            offer(finished)
+            close = getattr(iterator, "close", None)
+            if close is not None:
+                close()
 
+    open_streams.add(1)
     threading.Thread(target=produce, name="livestream source", daemon=True).start()
     try:
+        last_check = last_sent = time.monotonic()
         while True:
             try:
-                item = handoff.get(timeout=every)
+                item = handoff.get(timeout=CHECK_EVERY)
             except queue.Empty:
-                yield KEEPALIVE
+                item = None
+            now = time.monotonic()
+            if sock is not None and now - last_check >= CHECK_EVERY:
+                last_check = now
+                if client_gone(sock):
+                    return
+            if item is None:
+                if keepalive and now - last_sent >= keepalive:
+                    last_sent = now
+                    yield KEEPALIVE
                 continue
-            if item is finished:
+            if item is _FINISHED:
                 return
             if isinstance(item, _Failure):
                 raise item.error
+            last_sent = now
             yield item
     finally:
         stopping.set()
+        open_streams.add(-1)
+
+
+def client_gone(sock):
+    """True once the client has closed its end of ``sock``.
+
+    A readable socket with nothing to read is at end of file: the client hung
+    up, or only shut its sending side, which no write would notice. Browsers
+    send nothing else on a connection while it streams.
+    """
+    try:
+        return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+
+
+_FINISHED = object()
 
 
 class _Failure:
-    """An exception raised by the source, on its way to the stream's thread."""
+    """An exception raised by the source, on its way to the request's thread."""
 
     def __init__(self, error):
         self.error = error

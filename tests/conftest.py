@@ -1,5 +1,6 @@
 import socket
 import threading
+import time
 
 import pytest
 
@@ -28,6 +29,16 @@ class Recorder:
                     threading.Event().wait(wait)
         finally:
             self.closed.set()
+
+
+def wait_until(condition, timeout):
+    """Poll ``condition()`` until it is true; False if ``timeout`` s pass first."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
 
 
 @pytest.fixture

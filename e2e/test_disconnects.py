@@ -1,0 +1,36 @@
+"""However a reader leaves, the server's stream and its source end."""
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.conftest import Recorder, wait_until
+
+from .conftest import SCRIPTED, TECHNIQUES, Readout
+
+pytestmark = pytest.mark.browser
+
+INTERVAL = 0.1
+WAYS_TO_LEAVE = [
+    *[(technique, "close the page") for technique in TECHNIQUES],
+    *[(technique, "go elsewhere") for technique in TECHNIQUES],
+    *[(technique, "press Stop") for technique in SCRIPTED],
+]
+
+
+@pytest.mark.parametrize(("technique", "how"), WAYS_TO_LEAVE)
+def test_leaving_ends_the_stream(live, page, technique, how):
+    recorder = Recorder(forever=True, interval=INTERVAL)
+    server = live(recorder)
+    readout = Readout(page, technique)
+    readout.open(server)
+    expect(readout.messages.first).to_be_attached()
+    assert server.active_streams == 1
+    if how == "close the page":
+        page.close()
+    elif how == "go elsewhere":
+        page.goto(server.url + "/status")
+    else:
+        readout.stop()
+    # within one interval plus 1 s: the stream ends and the source is closed
+    assert wait_until(lambda: server.active_streams == 0, INTERVAL + 1)
+    assert recorder.closed.wait(INTERVAL + 1)
