@@ -3,6 +3,7 @@
 import json
 import math
 import re
+import threading
 
 import pytest
 from playwright.sync_api import expect
@@ -111,13 +112,20 @@ def test_behind_a_buffering_proxy_only_sse_streams(page, technique):
 
 @pytest.mark.parametrize("technique", ["xhr", "fetch", "sse", "iframe"])
 def test_a_failing_source_shows_an_error(live, page, technique):
+    # the source fails once the page shows its two messages: a stream that
+    # breaks off discards what the browser had not handed to the page yet
+    shown = threading.Event()
+
     def failing(count, interval):
         yield "a"
         yield "b"
+        shown.wait(10)
         raise ValueError("sensor unplugged")
 
     readout = Readout(page, technique)
     readout.open(live(failing))
+    readout.expect_count(2)
+    shown.set()
     if technique == "iframe":
         frame = page.frame_locator("#stream")
         expect(frame.locator("#error")).to_contain_text("sensor unplugged")
