@@ -17,6 +17,7 @@ from werkzeug.exceptions import BadRequest
 from .framing import (
     SSE_END,
     SSE_KEEPALIVE,
+    Unsendable,
     html_text,
     ndjson_line,
     plain_line,
@@ -283,6 +284,9 @@ class Outcome:
         """Yield ``messages``; if they raise, log it and keep a short account."""
         try:
             yield from messages
+        except Unsendable as error:
+            self.logger.exception("a message could not be sent")
+            self.error = f"a message was refused: {error}"
         except Exception as error:
             self.logger.exception("the stream's source failed")
             self.error = f"the source failed: {type(error).__name__}: {error}"[:300]
@@ -312,7 +316,7 @@ def stream_html():
     # jinja escapes each message as it renders it; stream_template keeps the
     # request context for the generator, so url_for works mid-stream
     body = stream_template(
-        "stream.html", messages=map(html_text, outcome.watch(messages)), outcome=outcome
+        "stream.html", messages=outcome.watch(map(html_text, messages)), outcome=outcome
     )
     return stream_response(body, "text/html", messages.close)
 
@@ -326,15 +330,18 @@ def stream_sse():
     retry = current_app.config["SSE_RETRY_MS"]
     outcome = Outcome(current_app.logger)
 
-    def body():
-        yield sse_retry(retry)
+    def frames():
         event_id = start
-        for event in outcome.watch(events):
+        for event in events:
             if event is KEEPALIVE:
                 yield SSE_KEEPALIVE
                 continue
             yield sse_event(event, event_id)
             event_id += 1
+
+    def body():
+        yield sse_retry(retry)
+        yield from outcome.watch(frames())
         # a failure is final: the page closes its EventSource rather than
         # reconnect into the same error again
         yield sse_failure(outcome.error) if outcome.error else SSE_END

@@ -2,7 +2,20 @@
 
 A message is a ``str`` or a JSON-serialisable object. Every technique shows
 the same text for the same message: a string as it is, anything else as its
-JSON text.
+JSON text. A message that a format cannot carry exactly is refused with
+:class:`Unsendable` rather than sent damaged:
+
+============  ==========================================================
+format        refuses
+============  ==========================================================
+plain lines   a line break (it would split the message), a lone surrogate
+NDJSON        nothing: JSON escapes every character
+HTML          NUL (parsers turn it into U+FFFD), a lone surrogate
+SSE           a carriage return (it arrives as "\\n"), a lone surrogate
+============  ==========================================================
+
+Everywhere: an object JSON cannot encode, and NaN or infinity, which are not
+JSON at all.
 """
 
 import json
@@ -10,26 +23,57 @@ import re
 
 from markupsafe import Markup, escape
 
+# any of these ends a line in plain text and in SSE
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
-def as_text(message):
+
+class Unsendable(ValueError):
+    """A message that a stream's format cannot carry exactly."""
+
+    def __init__(self, format_name, problem, message):
+        shown = repr(message)
+        shown = shown if len(shown) <= 60 else shown[:57] + "..."
+        super().__init__(f"{format_name} cannot carry {problem}: {shown}")
+
+
+def _json(message, format_name):
+    try:
+        return json.dumps(message, allow_nan=False)
+    except (TypeError, ValueError) as error:
+        raise Unsendable(format_name, f"this message ({error})", message) from None
+
+
+def as_text(message, format_name="this stream"):
     """The text a page shows for ``message``."""
     if isinstance(message, str):
         return message
-    return json.dumps(message)
+    return _json(message, format_name)
+
+
+def _unicode_text(message, format_name):
+    text = as_text(message, format_name)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise Unsendable(format_name, "a lone surrogate", message) from None
+    return text
 
 
 def plain_line(message):
     """The classic answer's framing: the text and a newline.
 
-    A message that contains a newline falls apart into several lines here;
-    that flaw is what :func:`ndjson_line` fixes.
+    A line break in a message would split it into several here: that is
+    refused, and NDJSON is the framing that carries it.
     """
-    return f"{as_text(message)}\n"
+    text = _unicode_text(message, "plain lines")
+    if _LINE_BREAK.search(text):
+        raise Unsendable("plain lines", "a line break (use NDJSON)", message)
+    return f"{text}\n"
 
 
 def ndjson_line(message):
     """One JSON value per line; JSON escapes newlines, so a message stays whole."""
-    return json.dumps(message) + "\n"
+    return _json(message, "NDJSON") + "\n"
 
 
 def html_text(message):
@@ -38,13 +82,14 @@ def html_text(message):
     HTML parsers turn a raw carriage return into a newline; written as a
     character reference it survives, so the frame shows the message exactly.
     """
-    return Markup(str(escape(as_text(message))).replace("\r", "&#13;"))
+    text = _unicode_text(message, "HTML")
+    if "\0" in text:
+        raise Unsendable("HTML", "a NUL character", message)
+    return Markup(str(escape(text)).replace("\r", "&#13;"))
 
 
 # Server-Sent Events. A line break ends a field, so a message with line breaks
-# goes out as one data: line per line; the browser joins them with "\n". That
-# makes "\r\n" and a lone "\r" arrive as "\n": the format cannot carry them.
-_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+# goes out as one data: line per line; the browser joins them with "\n".
 
 SSE_END = "event: end\ndata: \n\n"
 SSE_KEEPALIVE = ": keep-alive\n\n"
@@ -52,7 +97,10 @@ SSE_KEEPALIVE = ": keep-alive\n\n"
 
 def sse_event(message, event_id):
     """One event: its id, then a data: line per line of the message's text."""
-    return f"id: {event_id}\n{_sse_data(as_text(message))}\n"
+    text = _unicode_text(message, "SSE")
+    if "\r" in text:
+        raise Unsendable("SSE", "a carriage return (send \\n line breaks)", message)
+    return f"id: {event_id}\n{_sse_data(text)}\n"
 
 
 def sse_failure(why):

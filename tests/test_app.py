@@ -100,12 +100,6 @@ def test_ndjson_keeps_a_message_with_newlines_whole():
     assert [json.loads(line) for line in lines[:-1]] == messages
 
 
-def test_text_stream_splits_a_message_with_newlines():
-    # the classic framing's flaw, kept on purpose for the lesson
-    body = messages_app("line one\nline two").test_client().get("/stream/text")
-    assert body.get_data(as_text=True) == "line one\nline two\n"
-
-
 def test_html_stream_escapes_each_message():
     body = messages_app(HOSTILE, {"k": "<b>"}).test_client().get("/stream/html")
     html = body.get_data(as_text=True)

@@ -62,12 +62,6 @@ def test_a_message_with_newlines_is_several_data_lines():
     ]
 
 
-def test_carriage_returns_arrive_as_newlines():
-    # a documented limit of the format: any line break ends a data: line
-    _, stream = sse(create_app(lambda count, interval: ["a\r\nb\rc"]))
-    assert stream["events"][0]["data"] == "a\nb\nc"
-
-
 def resumable(count, interval, start=0):
     yield from (f"message {i}" for i in range(start, count))
 

@@ -1,0 +1,63 @@
+"""Hostile messages on every page: shown exactly and inertly, or refused."""
+
+import json
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.test_hostile import HOSTILE, REFUSED
+
+from .conftest import TECHNIQUES, Readout
+
+pytestmark = pytest.mark.browser
+
+FORMAT = {
+    "xhr": "ndjson",
+    "xhr-polled": "text",
+    "iframe": "html",
+    "fetch": "ndjson",
+    "sse": "sse",
+}
+# one message each format refuses (NDJSON only refuses what JSON cannot encode)
+REFUSE = {
+    "ndjson": {"reading": float("nan")},
+    "html": HOSTILE["nul"],
+    "sse": HOSTILE["crlf"],
+}
+
+
+def test_every_technique_has_a_format():
+    assert set(FORMAT) == set(TECHNIQUES)
+
+
+@pytest.mark.parametrize("technique", TECHNIQUES)
+def test_what_a_format_carries_arrives_exactly(live, page, technique):
+    kept = [m for name, m in HOSTILE.items() if name not in REFUSED[FORMAT[technique]]]
+    dialogs = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    readout = Readout(page, technique)
+    readout.open(live(lambda count, interval: iter(kept)))
+    readout.expect_ended()
+    readout.expect_count(len(kept))
+    # compared in the page: a lone surrogate would not survive the trip to Python
+    same = readout.messages.evaluate_all(
+        "(items, sent) => JSON.parse(sent).map((m, k) => items[k].textContent === m)",
+        json.dumps(kept),
+    )
+    assert same == [True] * len(kept)
+    assert dialogs == []
+    assert page.evaluate("window.pwned") is None
+
+
+@pytest.mark.parametrize("technique", ["xhr", "fetch", "iframe", "sse"])
+def test_a_refused_message_shows_an_error(live, page, technique):
+    refused = REFUSE[FORMAT[technique]]
+    readout = Readout(page, technique)
+    readout.open(live(lambda count, interval: iter(["before", refused])))
+    if technique == "iframe":
+        error = page.frame_locator("#stream").locator("#error")
+        expect(error).to_contain_text("HTML cannot carry a NUL character")
+    else:
+        expect(page.locator("#latest")).to_contain_text("Error: ")
+    if technique == "sse":
+        expect(page.locator("#latest")).to_contain_text("SSE cannot carry")
