@@ -79,35 +79,45 @@ class YieldClock:
             yield message
 
 
+def in_browser(task, *args):
+    """Run ``task(page, *args)`` with a fresh page in headless Chromium; its result.
+
+    Playwright's sync API refuses to run on a thread with an asyncio loop,
+    which is every notebook's main thread: the task gets a thread of its own.
+    """
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(_in_browser, task, *args).result()
+
+
+def _in_browser(task, *args):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(**launch_options())
+        try:
+            return task(browser.new_page(), *args)
+        finally:
+            browser.close()
+
+
 def arrival_times(url, timeout=60.0):
     """Open ``url`` in headless Chromium; return when each message appeared.
 
     Waits until the page shows the end of the stream. Times are
     ``time.time()`` seconds.
     """
-    # Playwright's sync API refuses to run on a thread with an asyncio loop,
-    # which is every notebook's main thread: give it a thread of its own
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(_arrival_times, url, timeout).result()
+    return in_browser(_arrival_times, url, timeout)
 
 
-def _arrival_times(url, timeout):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(**launch_options())
-        try:
-            page = browser.new_page()
-            page.add_init_script(RECORD_ARRIVALS)
-            # "load" never fires while a stream is open: wait for the response
-            page.goto(url, wait_until="commit")
-            page.wait_for_function(STREAM_ENDED, timeout=timeout * 1000)
-            arrivals = []
-            for frame in page.frames:
-                arrivals += frame.evaluate("window.__arrivals || []")
-            return sorted(ms / 1000 for ms in arrivals)
-        finally:
-            browser.close()
+def _arrival_times(page, url, timeout):
+    page.add_init_script(RECORD_ARRIVALS)
+    # "load" never fires while a stream is open: wait for the response
+    page.goto(url, wait_until="commit")
+    page.wait_for_function(STREAM_ENDED, timeout=timeout * 1000)
+    arrivals = []
+    for frame in page.frames:
+        arrivals += frame.evaluate("window.__arrivals || []")
+    return sorted(ms / 1000 for ms in arrivals)
 
 
 def latency_summary(yields, arrivals):

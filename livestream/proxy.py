@@ -25,11 +25,15 @@ HOP_BY_HOP = {
 FORWARDED_REQUEST_HEADERS = ("Accept", "Cache-Control", "Last-Event-ID")
 
 
-def buffering_proxy(target, prefix="", stream_types=("text/event-stream",)):
+def buffering_proxy(
+    target, prefix="", stream_types=("text/event-stream",), honour_accel=False
+):
     """A WSGI app passing ``prefix/<path>`` on to ``target/<path>``.
 
     Response bodies are read whole before they are sent on, except those
-    whose content type is in ``stream_types``: those stream through.
+    whose content type is in ``stream_types``: those stream through. With
+    ``honour_accel``, so does a response with ``X-Accel-Buffering: no``, as
+    nginx does; jupyter-server-proxy ignores that header.
     """
     parts = urlsplit(target)
     prefix = prefix.rstrip("/")
@@ -52,7 +56,8 @@ def buffering_proxy(target, prefix="", stream_types=("text/event-stream",)):
         status = f"{response.status} {response.reason}"
         kept = [(k, v) for k, v in response.getheaders() if k.lower() not in HOP_BY_HOP]
         mimetype = (response.getheader("Content-Type") or "").split(";")[0].strip()
-        if mimetype in stream_types:
+        unbuffered = (response.getheader("X-Accel-Buffering") or "").lower() == "no"
+        if mimetype in stream_types or (honour_accel and unbuffered):
             start_response(status, kept)
             return _pass_through(response, connection)
         body = response.read()  # the whole body, however long the stream takes

@@ -1,0 +1,79 @@
+"""Notebook 06's browser pitfalls, seen in Chromium."""
+
+import threading
+import time
+
+import pytest
+
+from livestream import serve
+from livestream.browser import RECORD_ARRIVALS, YieldClock
+from livestream.pitfalls import create_pitfalls_app, ticks
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.mark.parametrize("stream", ["sniffed", "nosniff"])
+def test_without_nosniff_chromium_holds_small_messages_back(page, stream):
+    # 20 lines of ~8 bytes, less than the ~1 KB Chromium sniffs: without
+    # nosniff nothing shows before the last line has been sent
+    clock = YieldClock(ticks)
+    with serve(create_pitfalls_app(clock, count=20, interval=0.05)) as server:
+        page.add_init_script(RECORD_ARRIVALS)
+        page.goto(f"{server.url}/probe?stream={stream}", wait_until="commit")
+        page.wait_for_function(
+            "document.getElementById('latest').textContent === 'Done'"
+        )
+    arrivals = page.evaluate("window.__arrivals")
+    assert len(arrivals) == 20
+    held_back = min(arrivals) >= clock.times[-1] * 1000
+    assert held_back == (stream == "sniffed")
+
+
+class Held:
+    """A source whose streams stay open until the test lets one end."""
+
+    def __init__(self):
+        self.starts = []
+        self.finish = threading.Semaphore(0)
+
+    def __call__(self, count, interval):
+        self.starts.append(time.time())
+        yield "tick\n"
+        self.finish.acquire(timeout=30)
+
+
+@pytest.fixture
+def held_server():
+    held = Held()
+    server = serve(create_pitfalls_app(held))
+    yield held, server
+    for _ in range(20):
+        held.finish.release()
+    server.stop()
+
+
+def first_bytes(page, n):
+    page.wait_for_function(
+        f"window.firstBytes.filter((t) => t !== undefined).length >= {n}"
+    )
+
+
+def test_a_seventh_stream_to_one_host_waits_for_a_connection(page, held_server):
+    held, server = held_server
+    page.goto(f"{server.url}/connections?streams=7", wait_until="commit")
+    first_bytes(page, 6)
+    assert len(held.starts) == 6  # six connections, and the seventh queued
+    ended_one = time.time()
+    held.finish.release()
+    page.wait_for_function("window.firstBytes[6] !== undefined")
+    assert len(held.starts) == 7
+    assert held.starts[6] > ended_one
+
+
+def test_another_host_name_gets_connections_of_its_own(page, held_server):
+    held, server = held_server
+    page.goto(
+        f"{server.url}/connections?streams=7&other_host=localhost", wait_until="commit"
+    )
+    first_bytes(page, 7)  # all seven open at once, none has ended
+    assert len(held.starts) == 7

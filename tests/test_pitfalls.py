@@ -1,0 +1,135 @@
+"""Each pitfall of notebook 06 does what the lesson says, and so does its fix."""
+
+import logging
+import threading
+import time
+
+import pytest
+import requests
+
+from livestream import create_app, serve
+from livestream.pitfalls import compress, create_pitfalls_app
+from livestream.proxy import buffering_proxy
+
+from .conftest import Recorder, wait_until
+
+
+@pytest.fixture
+def held():
+    """A source that sends one line, then holds the stream open for the test."""
+    release = threading.Event()
+
+    def source(count, interval):
+        yield "tick 0\n"
+        release.wait(30)
+        yield "tick 1\n"
+
+    yield source
+    release.set()
+
+
+@pytest.fixture
+def served():
+    servers = []
+
+    def start(app):
+        servers.append(serve(app))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+def first_line_in_time(url):
+    """Whether the first line arrives while the stream is still held open."""
+    try:
+        with requests.get(url, stream=True, timeout=(5, 1)) as response:
+            return next(response.iter_lines(chunk_size=None)) == b"tick 0"
+    except (requests.exceptions.ConnectionError, requests.exceptions.Timeout):
+        return False  # nothing came within the read timeout
+
+
+def test_headers_of_the_sniffed_and_the_fixed_stream():
+    client = create_pitfalls_app().test_client()
+    sniffed = client.get("/sniffed?count=1")
+    fixed = client.get("/nosniff?count=1")
+    assert "X-Content-Type-Options" not in sniffed.headers
+    assert fixed.headers["X-Content-Type-Options"] == "nosniff"
+    assert fixed.headers["X-Accel-Buffering"] == "no"
+
+
+def test_compression_middleware_holds_a_stream_back(served, held):
+    app = create_pitfalls_app(held)
+    assert not first_line_in_time(served(compress(app)).url + "/nosniff")
+    assert first_line_in_time(served(compress(app, streams=False)).url + "/nosniff")
+
+
+def test_compression_still_compresses_whole_responses(served):
+    server = served(compress(create_pitfalls_app(), streams=False))
+    response = requests.get(server.url + "/probe?stream=nosniff", timeout=5)
+    assert response.headers["Content-Encoding"] == "gzip"
+    assert "XMLHttpRequest" in response.text
+
+
+def test_a_proxy_like_nginx_buffers_unless_told_not_to(served, held):
+    app_server = served(create_pitfalls_app(held))
+    proxy = served(buffering_proxy(app_server.url, "/p", honour_accel=True))
+    assert not first_line_in_time(proxy.url + "/p/unmarked")
+    assert first_line_in_time(proxy.url + "/p/nosniff")
+
+
+def test_reading_request_in_the_generator_needs_stream_with_context(served, caplog):
+    server = served(create_pitfalls_app())
+    with (
+        caplog.at_level(logging.ERROR),
+        pytest.raises(requests.exceptions.ChunkedEncodingError),
+    ):
+        requests.get(server.url + "/no-context?name=ada", timeout=5)
+    assert "Working outside of request context" in caplog.text
+    fixed = requests.get(server.url + "/with-context?name=ada", timeout=5)
+    assert fixed.text == "start\nname=ada\n"
+
+
+def test_a_header_set_after_the_first_yield_is_lost():
+    response = create_pitfalls_app().test_client().get("/late-header")
+    assert response.get_data(as_text=True) == "first\nsecond\n"
+    assert "X-Set-Late" not in response.headers
+
+
+def test_the_source_runs_on_until_its_next_message(live):
+    # the client leaves at once; the request's thread notices within a
+    # moment, but the source sits in its sleep until its next message
+    interval = 0.6
+    recorder = Recorder(forever=True, interval=interval)
+    server = live(recorder)
+    with requests.get(server.url + "/stream/text", stream=True, timeout=5) as r:
+        next(r.iter_lines(chunk_size=None))
+    left = time.monotonic()
+    assert wait_until(lambda: server.active_streams == 0, 0.5)
+    assert not recorder.closed.is_set()
+    assert recorder.closed.wait(interval + 1)
+    assert time.monotonic() - left > 0.1
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/connections?streams=0",
+        "/connections?streams=x",
+        "/connections?other_host=example.com",
+        "/probe?stream=elsewhere",
+        "/sniffed?count=-1",
+        "/nosniff?interval=fast",
+    ],
+)
+def test_pitfall_pages_check_their_input(path):
+    response = create_pitfalls_app().test_client().get(path)
+    assert response.status_code == 400
+    assert response.mimetype == "text/plain"
+
+
+def test_the_main_app_is_not_affected():
+    # the pitfalls app is separate: the main app keeps its fixed headers
+    response = create_app().test_client().get("/stream/text?count=1")
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
