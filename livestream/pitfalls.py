@@ -157,3 +157,32 @@ def compress(app, streams=True):
         return [data]
 
     return wsgi
+
+
+def seconds_to_first_bytes(url):
+    """How long a client waits for the first bytes of the body at ``url``."""
+    import requests
+
+    began = time.monotonic()
+    with requests.get(url, stream=True, timeout=60) as response:
+        next(response.iter_content(chunk_size=None), None)
+        return time.monotonic() - began
+
+
+def connection_times(url, timeout=60.0):
+    """Open the connections page at ``url`` in Chromium; when each stream began
+    and ended, in seconds from the page's start."""
+    from .browser import in_browser
+
+    def task(page):
+        page.goto(url, wait_until="commit")
+        page.wait_for_function(
+            "window.ended.filter((t) => t !== undefined).length"
+            " === document.querySelectorAll('#streams li').length"
+            " && window.ended.length > 0",
+            timeout=timeout * 1000,
+        )
+        first, ended = page.evaluate("[window.firstBytes, window.ended]")
+        return [(f / 1000, e / 1000) for f, e in zip(first, ended, strict=True)]
+
+    return in_browser(task)
