@@ -93,3 +93,12 @@ def test_the_classic_version_cannot_carry_a_newline(live, page):
     shown.set()
     readout.expect_ended()
     assert readout.texts() == ["before"]
+
+
+@pytest.mark.parametrize("technique", ["xhr", "fetch", "sse"])
+def test_the_log_keeps_the_newest_messages_and_counts_them_all(live, page, technique):
+    readout = Readout(page, technique)
+    readout.open(live(lambda count, interval: (f"m{i}" for i in range(20))), "keep=5")
+    readout.expect_ended()
+    expect(page.locator("#count")).to_have_text("20")
+    assert readout.texts() == ["m15", "m16", "m17", "m18", "m19"]

@@ -1,5 +1,6 @@
 """The app factory: one page per technique and the streams they read."""
 
+import itertools
 import re
 from pathlib import Path
 
@@ -12,13 +13,15 @@ from flask import (
     request,
     stream_template,
 )
+from markupsafe import Markup
 from werkzeug.exceptions import BadRequest
 
 from .framing import (
     SSE_END,
     SSE_KEEPALIVE,
     Unsendable,
-    html_text,
+    framed,
+    html_item,
     ndjson_line,
     plain_line,
     sse_event,
@@ -29,6 +32,9 @@ from .sources import run_source, sqrt_demo
 from .streams import KEEPALIVE, OpenStreams, relay, stream_response
 
 TECHNIQUES = ("xhr", "iframe", "fetch", "sse")
+
+# how many messages a page's log keeps by default; #count counts them all
+KEEP = 1000
 
 # the gallery's cards: what each technique does, and when to reach for it
 GALLERY = [
@@ -232,6 +238,16 @@ def flag(name):
     return value == "1"
 
 
+def keep_param():
+    """How many messages a page's log keeps: ``keep``, 1 to 1,000,000."""
+    raw = request.args.get("keep")
+    if raw is None:
+        return KEEP
+    if re.fullmatch(r"[0-9]+", raw) and 1 <= int(raw) <= 1_000_000:
+        return int(raw)
+    abort(400, f"keep must be an integer from 1 to 1000000, got {raw[:40]!r}")
+
+
 @bp.get("/<any(xhr, iframe, fetch, sse):technique>")
 def page(technique):
     """The page that shows the stream with ``technique``."""
@@ -241,6 +257,7 @@ def page(technique):
         techniques=TECHNIQUES,
         poll=flag("poll"),
         embed=flag("embed"),
+        keep=keep_param(),
         **stream_params(),
     )
 
@@ -295,30 +312,30 @@ class Outcome:
 @bp.get("/stream/text")
 def stream_text():
     """The classic answer's stream: plain text, one message a line."""
-    messages = open_source(stream_params())
-    return stream_response(map(plain_line, messages), "text/plain", messages.close)
+    batches = open_source(stream_params())
+    return stream_response(framed(batches, plain_line), "text/plain", batches.close)
 
 
 @bp.get("/stream/ndjson")
 def stream_ndjson():
     """Newline-delimited JSON: a message with a newline in it stays whole."""
-    messages = open_source(stream_params())
+    batches = open_source(stream_params())
     return stream_response(
-        map(ndjson_line, messages), "application/x-ndjson", messages.close
+        framed(batches, ndjson_line), "application/x-ndjson", batches.close
     )
 
 
 @bp.get("/stream/html")
 def stream_html():
     """An HTML document that grows by one escaped ``.message`` per message."""
-    messages = open_source(stream_params())
+    batches = open_source(stream_params())
     outcome = Outcome(current_app.logger)
-    # jinja escapes each message as it renders it; stream_template keeps the
-    # request context for the generator, so url_for works mid-stream
-    body = stream_template(
-        "stream.html", messages=outcome.watch(map(html_text, messages)), outcome=outcome
-    )
-    return stream_response(body, "text/html", messages.close)
+    # html_item escapes each message into its list item, so the joined items
+    # are markup; stream_template keeps the request context for the
+    # generator, so url_for works mid-stream
+    items = outcome.watch(map(Markup, framed(batches, html_item)))
+    body = stream_template("stream.html", items=items, outcome=outcome)
+    return stream_response(body, "text/html", batches.close)
 
 
 @bp.get("/stream/sse")
@@ -331,13 +348,12 @@ def stream_sse():
     outcome = Outcome(current_app.logger)
 
     def frames():
-        event_id = start
-        for event in events:
-            if event is KEEPALIVE:
+        ids = itertools.count(start)
+        for batch in events:
+            if batch is KEEPALIVE:
                 yield SSE_KEEPALIVE
-                continue
-            yield sse_event(event, event_id)
-            event_id += 1
+            else:
+                yield from framed([batch], lambda m: sse_event(m, next(ids)))
 
     def body():
         yield sse_retry(retry)

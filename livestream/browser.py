@@ -4,6 +4,7 @@ Playwright's own browser download is not reachable everywhere, so a Chromium
 the machine already has comes first; Playwright's managed one is the fallback.
 """
 
+import math
 import os
 import shutil
 import statistics
@@ -135,9 +136,18 @@ def latency_summary(yields, arrivals):
         "lost": len(yields) - len(latencies),
         "first": latencies[0],
         "p50": statistics.median(ordered),
-        "p99": ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))],
+        "p95": percentile(ordered, 95),
+        "p99": percentile(ordered, 99),
         "max": ordered[-1],
     }
+
+
+def percentile(ordered, p):
+    """The ``p``-th percentile of sorted ``ordered``, by the nearest rank."""
+    if not ordered:
+        raise ValueError("no values to take a percentile of")
+    rank = max(1, math.ceil(p / 100 * len(ordered)))
+    return ordered[rank - 1]
 
 
 def measure(path, source=None, count=10, interval=0.2, timeout=60.0):

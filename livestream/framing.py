@@ -88,6 +88,28 @@ def html_text(message):
     return Markup(str(escape(text)).replace("\r", "&#13;"))
 
 
+def framed(batches, frame):
+    """Each batch of messages as one piece of text, framed by ``frame``.
+
+    A message that ``frame`` refuses ends it, after the messages before it.
+    """
+    for batch in batches:
+        pieces = []
+        try:
+            for message in batch:
+                pieces.append(frame(message))
+        except Unsendable:
+            if pieces:
+                yield "".join(pieces)
+            raise
+        yield "".join(pieces)
+
+
+def html_item(message):
+    """One message as a ``.message`` list item."""
+    return Markup('<li class="message">%s</li>\n') % html_text(message)
+
+
 # Server-Sent Events. A line break ends a field, so a message with line breaks
 # goes out as one data: line per line; the browser joins them with "\n".
 

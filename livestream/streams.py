@@ -23,6 +23,9 @@ CHECK_EVERY = 0.05
 
 KEEPALIVE = object()  # what relay() yields after a quiet spell, when asked to
 
+# the most messages that go out in one write
+MAX_BATCH = 1000
+
 
 def stream_response(body, mimetype, close):
     """A streaming response that calls ``close()`` however the stream ends."""
@@ -49,7 +52,11 @@ class OpenStreams:
 
 
 def relay(messages, environ, open_streams, keepalive=None):
-    """Yield ``messages`` until they end, the client goes away, or the server stops.
+    """Yield ``messages``, in lists, until they end, the client goes away, or the
+    server stops.
+
+    Each list holds the messages that were ready at that moment: one when the
+    source is slow, many when it is fast.
 
     The source runs on a thread of its own, so the request's thread stays
     free to watch the socket even while the source waits for its next
@@ -60,7 +67,7 @@ def relay(messages, environ, open_streams, keepalive=None):
     raised here, in the request's thread.
     """
     sock = environ.get("werkzeug.socket")
-    handoff = queue.Queue(maxsize=64)
+    handoff = queue.Queue(maxsize=MAX_BATCH)
     stopping = threading.Event()
 
     def offer(item):
@@ -107,12 +114,25 @@ def relay(messages, environ, open_streams, keepalive=None):
                     last_sent = now
                     yield KEEPALIVE
                 continue
-            if item is _FINISHED:
-                return
-            if isinstance(item, _Failure):
-                raise item.error
+            # take every message that is ready now: a fast source goes out in
+            # a few large writes instead of one small write per message
+            batch = []
+            while True:
+                if item is _FINISHED or isinstance(item, _Failure):
+                    if batch:
+                        yield batch
+                    if item is _FINISHED:
+                        return
+                    raise item.error
+                batch.append(item)
+                if len(batch) >= MAX_BATCH:
+                    break
+                try:
+                    item = handoff.get_nowait()
+                except queue.Empty:
+                    break
             last_sent = now
-            yield item
+            yield batch
     finally:
         stopping.set()
         open_streams.add(-1)

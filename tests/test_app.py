@@ -142,6 +142,18 @@ def test_bad_params_get_400(client, path, query, name):
     assert "from 0 to" in text
 
 
+@pytest.mark.parametrize("keep", ["0", "x", "1000001", "-3", "2.5"])
+def test_bad_keep_gets_400(client, keep):
+    response = client.get(f"/fetch?keep={keep}")
+    assert response.status_code == 400
+    assert response.get_data(as_text=True).startswith("keep must be an integer")
+
+
+def test_a_page_hands_keep_to_its_script(client):
+    assert "keep: 7," in client.get("/sse?keep=7").get_data(as_text=True)
+    assert "keep: 1000," in client.get("/sse").get_data(as_text=True)
+
+
 @pytest.mark.parametrize("name", ["poll", "embed"])
 def test_bad_flag_gets_400(client, name):
     response = client.get(f"/xhr?{name}=yes")

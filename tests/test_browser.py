@@ -1,6 +1,6 @@
 import pytest
 
-from livestream.browser import chromium_path, latency_summary, table
+from livestream.browser import chromium_path, latency_summary, percentile, table
 
 
 def test_latency_summary_pairs_yields_with_arrivals():
@@ -45,3 +45,14 @@ def test_chromium_path_from_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("LIVESTREAM_CHROMIUM", str(tmp_path / "missing"))
     with pytest.raises(FileNotFoundError, match="LIVESTREAM_CHROMIUM"):
         chromium_path()
+
+
+def test_percentile_by_nearest_rank():
+    values = list(range(1, 101))
+    assert percentile(values, 50) == 50
+    assert percentile(values, 95) == 95
+    assert percentile(values, 99) == 99
+    assert percentile(values, 100) == 100
+    assert percentile([7], 99) == 7
+    with pytest.raises(ValueError):
+        percentile([], 50)

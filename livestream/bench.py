@@ -1,0 +1,352 @@
+"""``python -m livestream.bench``: every technique measured in one run.
+
+For each technique, in headless Chromium on this machine:
+
+- latency: from the server's ``yield`` to the message's element on the page
+  (p50, p95, p99, max, and the first message), at ``--rate`` messages a second;
+- throughput: ``--burst`` messages sent as fast as the server can, and the
+  rate at which they all reached the page;
+- memory: the page's JS heap and DOM node count once it has shown 1,000 and
+  100,000 messages (Chrome DevTools Protocol, ``Performance.getMetrics``);
+- server cost: CPU seconds the server spends per 10,000 messages, read by
+  curl so that no browser or client shares the process.
+"""
+
+import argparse
+import csv
+import io
+import subprocess
+import sys
+import time
+
+from .app import create_app
+from .browser import (
+    RECORD_ARRIVALS,
+    STREAM_ENDED,
+    YieldClock,
+    in_browser,
+    latency_summary,
+)
+from .server import serve
+
+TECHNIQUES = {
+    "classic": "/xhr?poll=1",
+    "xhr": "/xhr",
+    "iframe": "/iframe",
+    "fetch": "/fetch",
+    "sse": "/sse",
+}
+
+# a light recorder for bursts: how many messages arrived, and when the last did
+RECORD_LAST = """
+window.__seen = 0;
+window.__last = 0;
+new MutationObserver((records) => {
+  for (const record of records)
+    for (const node of record.addedNodes)
+      if (node.classList && node.classList.contains("message")) {
+        window.__seen += 1;
+        window.__last = performance.timeOrigin + performance.now();
+      }
+}).observe(document, { childList: true, subtree: true });
+"""
+
+QUICK = {"count": 50, "rate": 50.0, "burst": 5_000, "memory": (1_000, 10_000)}
+FULL = {"count": 500, "rate": 50.0, "burst": 100_000, "memory": (1_000, 100_000)}
+
+
+def numbered(count, interval, start=0):
+    """``message 0``, ``message 1``, ... (the same length whatever the technique)."""
+    for i in range(start, count):
+        yield f"message {i}"
+        if interval and i < count - 1:
+            time.sleep(interval)
+
+
+def url(server, path, **params):
+    sep = "&" if "?" in path else "?"
+    return server.url + path + sep + "&".join(f"{k}={v}" for k, v in params.items())
+
+
+def _messages_seen(page):
+    return sum(frame.evaluate("window.__seen || 0") for frame in page.frames)
+
+
+def latency(page, server, clock, path, count, rate, timeout):
+    page.add_init_script(RECORD_ARRIVALS)
+    page.goto(url(server, path, count=count, interval=1 / rate), wait_until="commit")
+    page.wait_for_function(STREAM_ENDED, timeout=timeout * 1000)
+    arrivals = sorted(t for f in page.frames for t in f.evaluate("window.__arrivals"))
+    return latency_summary(clock.times, [t / 1000 for t in arrivals])
+
+
+def burst(page, server, clock, path, count, timeout):
+    page.add_init_script(RECORD_LAST)
+    page.goto(url(server, path, count=count, interval=0), wait_until="commit")
+    page.wait_for_function(STREAM_ENDED, timeout=timeout * 1000)
+    seen = _messages_seen(page)
+    last = max(f.evaluate("window.__last || 0") for f in page.frames) / 1000
+    elapsed = last - clock.times[0] if seen else float("nan")
+    return {"burst": count, "burst seen": seen, "per second": seen / elapsed}
+
+
+def memory(page, server, path, count, timeout):
+    page.goto(url(server, path, count=count, interval=0), wait_until="commit")
+    page.wait_for_function(STREAM_ENDED, timeout=timeout * 1000)
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("HeapProfiler.collectGarbage")
+    cdp.send("Performance.enable")
+    metrics = {
+        m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]
+    }
+    return metrics["JSHeapUsedSize"] / 2**20, int(metrics["Nodes"])
+
+
+def server_cpu_per_10k(path_for_curl, messages=10_000):
+    """CPU seconds this process spends serving ``messages``, per 10,000."""
+    with serve(create_app(numbered)) as server:
+        began = time.process_time()
+        subprocess.run(
+            [
+                "curl",
+                "-sN",
+                "-o",
+                "/dev/null",
+                url(server, path_for_curl, count=messages, interval=0),
+            ],
+            check=True,
+            timeout=300,
+        )
+        return (time.process_time() - began) * 10_000 / messages
+
+
+STREAMS = {
+    "classic": "/stream/text",
+    "xhr": "/stream/ndjson",
+    "iframe": "/stream/html",
+    "fetch": "/stream/ndjson",
+    "sse": "/stream/sse",
+}
+
+
+def run(techniques, settings, progress=None, timeout=120.0):
+    """Measure each technique; a row of figures per technique."""
+    steps = [
+        (t, what) for t in techniques for what in ("latency", "burst", "memory", "cpu")
+    ]
+    rows = {t: {"technique": t} for t in techniques}
+
+    def task(browser_page_factory):
+        for done, (technique, what) in enumerate(steps):
+            if progress:
+                progress(done, len(steps), f"{technique}: {what}")
+            path = TECHNIQUES[technique]
+            row = rows[technique]
+            if what == "cpu":
+                row["server cpu s / 10k"] = server_cpu_per_10k(STREAMS[technique])
+                continue
+            page = browser_page_factory()
+            try:
+                if what == "memory":
+                    for count in settings["memory"]:
+                        with serve(create_app(numbered)) as server:
+                            heap, nodes = memory(page, server, path, count, timeout)
+                        row[f"heap MB @{count}"] = heap
+                        row[f"nodes @{count}"] = nodes
+                        page.close()
+                        page = browser_page_factory()
+                    continue
+                clock = YieldClock(numbered)
+                with serve(create_app(clock)) as server:
+                    if what == "latency":
+                        row.update(
+                            latency(
+                                page,
+                                server,
+                                clock,
+                                path,
+                                settings["count"],
+                                settings["rate"],
+                                timeout,
+                            )
+                        )
+                    else:
+                        row.update(
+                            burst(page, server, clock, path, settings["burst"], timeout)
+                        )
+            finally:
+                page.close()
+        if progress:
+            progress(len(steps), len(steps), "done")
+        return list(rows.values())
+
+    # a page of its own for each run: a fresh context, cache and connections
+    return in_browser(lambda page: task(page.context.browser.new_page))
+
+
+# each target: (technique, figure, comparison, bound, what it says)
+TARGETS = [
+    ("sse", "p99", "<=", 0.010, "p99 latency at 50 messages/s"),
+    ("fetch", "p99", "<=", 0.015, "p99 latency at 50 messages/s"),
+    ("iframe", "p99", "<=", 0.015, "p99 latency at 50 messages/s"),
+    ("xhr", "p99", "<=", 0.060, "p99 latency at 50 messages/s"),
+    *[
+        (t, "first", "<=", 0.020, "first message")
+        for t in ("xhr", "iframe", "fetch", "sse")
+    ],
+    ("fetch", "per second", ">=", 50_000, "messages/s to the page"),
+    ("xhr", "per second", ">=", 50_000, "messages/s to the page"),
+    ("sse", "per second", ">=", 20_000, "messages/s to the page"),
+]
+
+
+def targets(rows):
+    """A line per target the run could check: the figure, and met or missed."""
+    by_name = {row["technique"]: row for row in rows}
+    lines = []
+    for technique, figure, compare, bound, what in TARGETS:
+        row = by_name.get(technique)
+        if row is None or figure not in row:
+            continue
+        value = row[figure]
+        met = value <= bound if compare == "<=" else value >= bound
+        if figure == "per second":
+            shown, limit = f"{value:,.0f}", f"{bound:,}"
+        else:
+            shown, limit = f"{value * 1000:.1f} ms", f"{bound * 1000:g} ms"
+        verdict = "met   " if met else "missed"
+        lines.append(
+            f"{verdict} {technique:7} {what}: {shown} (target {compare} {limit})"
+        )
+    for row in rows:
+        counts = sorted(int(k.split("@")[1]) for k in row if k.startswith("heap MB @"))
+        if len(counts) != 2:
+            continue
+        small, large = counts
+        heap = row[f"heap MB @{large}"] / row[f"heap MB @{small}"]
+        nodes = row[f"nodes @{large}"] / row[f"nodes @{small}"]
+        # the log is bounded on these pages; the others show how memory grows
+        bounded = row["technique"] in ("fetch", "sse")
+        verdict = "report"
+        if bounded:
+            verdict = "met   " if max(heap, nodes) <= 2 else "missed"
+        growth = f"heap x{heap:.1f}, nodes x{nodes:.1f}"
+        lines.append(
+            f"{verdict} {row['technique']:7} memory, {small:,} to {large:,} messages: "
+            + growth
+            + (" (target <= 2x)" if bounded else "")
+        )
+    return lines
+
+
+COLUMNS = [
+    ("technique", "technique", "{}"),
+    ("first", "first ms", "ms"),
+    ("p50", "p50 ms", "ms"),
+    ("p95", "p95 ms", "ms"),
+    ("p99", "p99 ms", "ms"),
+    ("max", "max ms", "ms"),
+    ("lost", "lost", "{}"),
+    ("per second", "burst msg/s", "{:,.0f}"),
+    ("server cpu s / 10k", "server CPU s/10k", "{:.2f}"),
+]
+
+
+def markdown(rows):
+    """The rows as a Markdown table; memory columns follow the others."""
+    memory_keys = sorted(
+        {k for row in rows for k in row if "@" in k},
+        key=lambda k: (k.split(" @")[0], int(k.split("@")[1])),
+    )
+    columns = COLUMNS + [
+        (
+            k,
+            k.replace("heap MB", "heap MB").replace("nodes", "nodes"),
+            "{:,.1f}" if "heap" in k else "{:,}",
+        )
+        for k in memory_keys
+    ]
+    lines = [
+        "| " + " | ".join(title for _, title, _ in columns) + " |",
+        "|---" + "|--:" * (len(columns) - 1) + "|",
+    ]
+    for row in rows:
+        cells = []
+        for key, _, style in columns:
+            value = row.get(key)
+            if value is None:
+                cells.append("-")
+            elif style == "ms":
+                cells.append(f"{value * 1000:.1f}")
+            else:
+                cells.append(style.format(value))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def to_csv(rows):
+    keys = list(dict.fromkeys(k for row in rows for k in row))
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=keys, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def progress_bar(done, total, label, stream=sys.stderr):
+    width = 30
+    filled = round(width * done / total)
+    end = "\n" if done == total or not stream.isatty() else "\r"
+    stream.write(
+        f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {label:28}{end}"
+    )
+    stream.flush()
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python -m livestream.bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--quick", action="store_true", help="small counts: under 30 s")
+    parser.add_argument(
+        "--csv", action="store_true", help="print CSV instead of Markdown"
+    )
+    parser.add_argument(
+        "--techniques",
+        default=",".join(TECHNIQUES),
+        help="comma-separated, from: " + ", ".join(TECHNIQUES),
+    )
+    parser.add_argument("--count", type=int, help="messages in each latency run")
+    parser.add_argument("--rate", type=float, help="messages a second in latency runs")
+    parser.add_argument("--burst", type=int, help="messages in each throughput run")
+    args = parser.parse_args(argv)
+    techniques = [t.strip() for t in args.techniques.split(",") if t.strip()]
+    unknown = [t for t in techniques if t not in TECHNIQUES]
+    if unknown or not techniques:
+        parser.error(
+            f"--techniques must name some of {', '.join(TECHNIQUES)}; "
+            f"got {args.techniques!r}"
+        )
+    settings = dict(QUICK if args.quick else FULL)
+    for name in ("count", "rate", "burst"):
+        value = getattr(args, name)
+        if value is not None:
+            if value <= 0:
+                parser.error(f"--{name} must be above 0")
+            settings[name] = value
+    began = time.monotonic()
+    rows = run(techniques, settings, progress=progress_bar)
+    if args.csv:
+        print(to_csv(rows), end="")
+    else:
+        print(markdown(rows))
+        print()
+        print("\n".join(targets(rows)))
+        print(f"\n{len(techniques)} techniques in {time.monotonic() - began:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
