@@ -37,17 +37,14 @@ TECHNIQUES = {
     "sse": "/sse",
 }
 
-# a light recorder for bursts: how many messages arrived, and when the last did
+# a light recorder for bursts: when the last message was drawn
 RECORD_LAST = """
-window.__seen = 0;
 window.__last = 0;
 new MutationObserver((records) => {
   for (const record of records)
     for (const node of record.addedNodes)
-      if (node.classList && node.classList.contains("message")) {
-        window.__seen += 1;
+      if (node.classList && node.classList.contains("message"))
         window.__last = performance.timeOrigin + performance.now();
-      }
 }).observe(document, { childList: true, subtree: true });
 """
 
@@ -68,23 +65,37 @@ def url(server, path, **params):
     return server.url + path + sep + "&".join(f"{k}={v}" for k, v in params.items())
 
 
-def _messages_seen(page):
-    return sum(frame.evaluate("window.__seen || 0") for frame in page.frames)
+# how many messages the page has shown: #count on a script page (its log
+# keeps only the newest), the frame's elements on the iframe page
+MESSAGES_SHOWN = """() => {
+  const frame = document.querySelector("iframe");
+  if (frame) return frame.contentDocument.querySelectorAll(".message").length;
+  return Number(document.getElementById("count").textContent);
+}"""
 
 
 def latency(page, server, clock, path, count, rate, timeout):
     page.add_init_script(RECORD_ARRIVALS)
-    page.goto(url(server, path, count=count, interval=1 / rate), wait_until="commit")
+    # a log long enough for every message: each arrival is paired with its yield
+    page.goto(
+        url(server, path, count=count, interval=1 / rate, keep=max(count, 1)),
+        wait_until="commit",
+    )
     page.wait_for_function(STREAM_ENDED, timeout=timeout * 1000)
-    arrivals = sorted(t for f in page.frames for t in f.evaluate("window.__arrivals"))
-    return latency_summary(clock.times, [t / 1000 for t in arrivals])
+    arrivals = sorted(
+        t / 1000 for f in page.frames for t in f.evaluate("window.__arrivals")
+    )
+    summary = latency_summary(clock.times, arrivals)
+    # every message's latency, for a chart; left out of the tables
+    summary["latencies"] = [b - a for a, b in zip(clock.times, arrivals, strict=False)]
+    return summary
 
 
 def burst(page, server, clock, path, count, timeout):
     page.add_init_script(RECORD_LAST)
     page.goto(url(server, path, count=count, interval=0), wait_until="commit")
     page.wait_for_function(STREAM_ENDED, timeout=timeout * 1000)
-    seen = _messages_seen(page)
+    seen = page.evaluate(MESSAGES_SHOWN)
     last = max(f.evaluate("window.__last || 0") for f in page.frames) / 1000
     elapsed = last - clock.times[0] if seen else float("nan")
     return {"burst": count, "burst seen": seen, "per second": seen / elapsed}
@@ -220,7 +231,7 @@ def targets(rows):
         )
     for row in rows:
         counts = sorted(int(k.split("@")[1]) for k in row if k.startswith("heap MB @"))
-        if len(counts) != 2:
+        if len(counts) != 2 or any(f"nodes @{n}" not in row for n in counts):
             continue
         small, large = counts
         heap = row[f"heap MB @{large}"] / row[f"heap MB @{small}"]
@@ -285,6 +296,8 @@ def markdown(rows):
 
 
 def to_csv(rows):
+    """The rows as CSV, every figure in its own column (times in seconds)."""
+    rows = [{k: v for k, v in row.items() if not isinstance(v, list)} for row in rows]
     keys = list(dict.fromkeys(k for row in rows for k in row))
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=keys, lineterminator="\n")
@@ -294,6 +307,7 @@ def to_csv(rows):
 
 
 def progress_bar(done, total, label, stream=sys.stderr):
+    """Draw how far the run has got, on one line where the stream is a terminal."""
     width = 30
     filled = round(width * done / total)
     end = "\n" if done == total or not stream.isatty() else "\r"

@@ -16,6 +16,7 @@ def test_the_lessons_are_there():
         "02_iframe.ipynb",
         "03_fetch.ipynb",
         "04_sse.ipynb",
+        "05_compare.ipynb",
         "06_pitfalls.ipynb",
     ]
 
