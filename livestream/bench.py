@@ -95,8 +95,10 @@ def burst(page, server, clock, path, count, timeout):
     page.add_init_script(RECORD_LAST)
     page.goto(url(server, path, count=count, interval=0), wait_until="commit")
     page.wait_for_function(STREAM_ENDED, timeout=timeout * 1000)
+    ended = time.time()
     seen = page.evaluate(MESSAGES_SHOWN)
-    last = max(f.evaluate("window.__last || 0") for f in page.frames) / 1000
+    # when the last message was drawn; failing that, when the end was seen
+    last = max(f.evaluate("window.__last || 0") for f in page.frames) / 1000 or ended
     elapsed = last - clock.times[0] if seen else float("nan")
     return {"burst": count, "burst seen": seen, "per second": seen / elapsed}
 
