@@ -239,6 +239,11 @@ def _answer_ready(app, path, script_name=""):
 class _Handler(WSGIRequestHandler):
     """Keeps a set of open connections so that ``stop()`` can cut them."""
 
+    # werkzeug writes a chunk as four small pieces (size, CRLF, data, CRLF);
+    # with Nagle's algorithm on, the kernel holds the later pieces until the
+    # client acknowledges the first, which a delayed ACK can put off for 40 ms
+    disable_nagle_algorithm = True
+
     def handle(self):
         with self.server.connections_lock:
             self.server.connections[self.connection] = threading.current_thread()
