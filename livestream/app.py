@@ -1,6 +1,7 @@
 """The app factory: one page per technique and the streams they read."""
 
 import itertools
+import os
 import re
 from pathlib import Path
 
@@ -12,10 +13,12 @@ from flask import (
     render_template,
     request,
     stream_template,
+    url_for,
 )
 from markupsafe import Markup
 from werkzeug.exceptions import BadRequest
 
+from . import feed
 from .framing import (
     SSE_END,
     SSE_KEEPALIVE,
@@ -101,6 +104,8 @@ DEFAULTS = {
     "SSE_KEEPALIVE": 15.0,
     # how long a browser waits before it reconnects a dropped SSE stream
     "SSE_RETRY_MS": 1000,
+    # where the live feed lives (livestream.feed); read at create_app() time
+    "REDIS_URL": None,
 }
 
 
@@ -138,6 +143,7 @@ def _checked_config(config):
             f"config keys are upper case, like STREAM_COUNT; got {', '.join(lower)}"
         )
     settings = {**DEFAULTS, **config}
+    settings["REDIS_URL"] = settings["REDIS_URL"] or feed.redis_url()
     for name in PARAMS:
         key = f"STREAM_{name.upper()}"
         try:
@@ -251,6 +257,7 @@ def keep_param():
 @bp.get("/<any(xhr, iframe, fetch, sse):technique>")
 def page(technique):
     """The page that shows the stream with ``technique``."""
+    params = stream_params()
     return render_template(
         f"{technique}.html",
         technique=technique,
@@ -258,7 +265,8 @@ def page(technique):
         poll=flag("poll"),
         embed=flag("embed"),
         keep=keep_param(),
-        **stream_params(),
+        stream_url=url_for("livestream.stream_sse", **params),
+        **params,
     )
 
 
@@ -276,8 +284,76 @@ def gallery():
 
 @bp.get("/status")
 def status():
-    """What the app is doing now, as JSON: how many streams are open."""
-    return {"active_streams": len(current_app.extensions["livestream"]["open_streams"])}
+    """What the app is doing now, as JSON: open streams, and which process."""
+    state = current_app.extensions["livestream"]
+    return {"active_streams": len(state["open_streams"]), "pid": os.getpid()}
+
+
+@bp.get("/feed")
+def feed_page():
+    """The live feed from Redis (see livestream.feed), read with EventSource."""
+    return render_template(
+        "sse.html",
+        technique="feed",
+        techniques=TECHNIQUES,
+        poll=False,
+        embed=flag("embed"),
+        keep=keep_param(),
+        stream_url=url_for("livestream.stream_feed"),
+        **stream_params(),
+    )
+
+
+@bp.get("/stream/feed")
+def stream_feed():
+    """The live feed as Server-Sent Events; each id is the Redis entry id.
+
+    A new reader starts with what is published next; ``Last-Event-ID`` (or
+    ``?after=``) resumes after that entry.
+    """
+    after = request.headers.get("Last-Event-ID", "").strip()
+    after = after or request.args.get("after", "$")
+    if after != "$" and not feed.is_entry_id(after):
+        abort(
+            400,
+            "Last-Event-ID must be a Redis Stream entry id such as "
+            f"1700000000000-0, got {after[:40]!r}",
+        )
+    state = current_app.extensions["livestream"]
+    if "redis" not in state:
+        state["redis"] = feed.connect(current_app.config["REDIS_URL"])
+    entries = relay(
+        feed.follow(state["redis"], after),
+        request.environ,
+        state["open_streams"],
+        current_app.config["SSE_KEEPALIVE"],
+    )
+    retry = current_app.config["SSE_RETRY_MS"]
+    outcome = Outcome(current_app.logger)
+
+    def frames():
+        following = False
+        for batch in entries:
+            if batch is KEEPALIVE:
+                yield SSE_KEEPALIVE
+                continue
+            if not following:
+                # the first batch comes once the feed knows where it starts:
+                # from now on nothing published is missed. Say so, and which
+                # process serves this stream
+                following = True
+                yield f": following, served by process {os.getpid()}\n\n"
+            # the feed wakes now and then with nothing: None, not an entry
+            found = [entry for entry in batch if entry is not None]
+            yield from framed([found], lambda entry: sse_event(entry[1], entry[0]))
+
+    def body():
+        yield sse_retry(retry)
+        yield from outcome.watch(frames())
+        if outcome.error:
+            yield sse_failure(outcome.error)
+
+    return stream_response(body(), "text/event-stream", entries.close)
 
 
 @bp.get("/style.css")

@@ -103,13 +103,13 @@ def relay(messages, environ, open_streams, keepalive=None):
             try:
                 item = handoff.get(timeout=CHECK_EVERY)
             except queue.Empty:
-                item = None
+                item = _NOTHING
             now = time.monotonic()
             if sock is not None and now - last_check >= CHECK_EVERY:
                 last_check = now
                 if client_gone(sock):
                     return
-            if item is None:
+            if item is _NOTHING:
                 if keepalive and now - last_sent >= keepalive:
                     last_sent = now
                     yield KEEPALIVE
@@ -154,6 +154,7 @@ def client_gone(sock):
 
 
 _FINISHED = object()
+_NOTHING = object()  # no message came in time (None is a message: JSON's null)
 
 
 class _Failure:

@@ -10,6 +10,7 @@ import tomllib
 import yaml
 
 ROOT = Path(__file__).parent.parent
+CONDA_NAMES = {"redis-py": "redis"}
 TEMPLATES = sorted(path.name for path in (ROOT / "templates").iterdir())
 
 
@@ -19,13 +20,16 @@ def requirement_names(requirements):
 
 def test_environment_yml_matches_pyproject():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
     wanted = requirement_names(
-        project["dependencies"] + project["optional-dependencies"]["tutorial"]
-    ) | requirement_names(project["optional-dependencies"]["test"])
+        project["dependencies"] + extras["tutorial"] + extras["production"]
+    ) | requirement_names(extras["test"])
     wanted.discard("livestream")
     environment = yaml.safe_load((ROOT / "environment.yml").read_text())
     conda = [dep for dep in environment["dependencies"] if isinstance(dep, str)]
-    assert requirement_names(conda) - {"python", "pip"} == wanted
+    # conda-forge's "redis" is the server; the Python client is "redis-py"
+    conda_names = {CONDA_NAMES.get(name, name) for name in requirement_names(conda)}
+    assert conda_names - {"python", "pip"} == wanted
     assert {"pip": ["-e ."]} in environment["dependencies"]
 
 

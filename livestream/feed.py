@@ -1,0 +1,79 @@
+"""A live feed fanned out through Redis: publish once, every browser gets it.
+
+``publish()`` appends a message to a Redis Stream (``XADD``); each SSE
+connection reads the stream (``XREAD BLOCK``) from where it is, so every
+browser on every worker process gets every message, in order. The Redis
+entry id is the SSE ``id:``, so a browser that reconnects resumes from
+``Last-Event-ID`` with nothing lost and nothing repeated, as long as the entry
+is still in the stream: it keeps about ``MAXLEN`` entries (``MAXLEN ~``, which
+lets Redis trim in whole blocks, so a few more stay).
+"""
+
+import json
+import os
+import re
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+STREAM = "livestream:feed"
+MAXLEN = 10_000
+# the SSE stream wakes this often when nothing is published, to send a
+# keep-alive and to notice a client that left
+BLOCK_MS = 1000
+
+_ENTRY_ID = re.compile(r"[0-9]+-[0-9]+")
+
+
+def redis_url():
+    """``$LIVESTREAM_REDIS_URL``, else a Redis on this machine's default port."""
+    return os.environ.get("LIVESTREAM_REDIS_URL", REDIS_URL)
+
+
+def connect(url=None):
+    """A Redis client for ``url`` (by default :func:`redis_url`)."""
+    try:
+        import redis
+    except ImportError:
+        raise ImportError(
+            "the live feed needs redis-py: pip install 'livestream[production]'"
+        ) from None
+    return redis.Redis.from_url(url or redis_url(), decode_responses=True)
+
+
+def publish(message, *, client=None, stream=STREAM, maxlen=MAXLEN):
+    """Append ``message`` (a str or anything JSON can encode) to the feed.
+
+    Returns the entry id, which browsers see as the event's id.
+    """
+    client = client or connect()
+    fields = {"message": json.dumps(message, allow_nan=False)}
+    return client.xadd(stream, fields, maxlen=maxlen, approximate=True)
+
+
+def is_entry_id(text):
+    """Whether ``text`` looks like a Redis Stream entry id, ``<ms>-<seq>``."""
+    return bool(_ENTRY_ID.fullmatch(text))
+
+
+def follow(client, after, stream=STREAM, block_ms=BLOCK_MS):
+    """Yield ``(entry id, message)`` for each entry after ``after``, forever.
+
+    ``after`` is an entry id, or ``"$"`` for only what comes next. Yields
+    None once it knows where it starts (from then on nothing published is
+    missed), and after each ``block_ms`` without an entry, so the caller can
+    send a keep-alive and look whether anyone is still listening.
+    """
+    last = after
+    if last == "$":
+        # pin "$" down to a real id now, so nothing published between two
+        # reads can slip past
+        entries = client.xrevrange(stream, count=1)
+        last = entries[0][0] if entries else "0-0"
+    yield None
+    while True:
+        answer = client.xread({stream: last}, block=block_ms, count=1000)
+        if not answer:
+            yield None
+            continue
+        for entry_id, fields in answer[0][1]:
+            last = entry_id
+            yield entry_id, json.loads(fields["message"])

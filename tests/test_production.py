@@ -1,0 +1,157 @@
+"""gunicorn with threaded workers, and a live feed fanned out through a real
+Redis: every client on every worker gets every message once, in order."""
+
+import threading
+
+import pytest
+import requests
+
+from livestream import create_app
+from livestream.feed import connect, follow, is_entry_id, publish
+from livestream.production import start_gunicorn, start_redis
+
+from .test_sse import parse_sse
+
+
+@pytest.fixture(scope="session")
+def redis_service():
+    """A real redis-server on a free port, for the whole session."""
+    with start_redis() as service:
+        yield service
+
+
+@pytest.fixture(scope="session")
+def gunicorn_service(redis_service):
+    """gunicorn: two threaded workers on the session's Redis.
+
+    Each worker takes at most ten connections at once, so sixteen streams
+    must be spread over both.
+    """
+    with start_gunicorn(
+        workers=2,
+        threads=10,
+        redis_url=redis_service.url,
+        extra=("--worker-connections", "10"),
+    ) as service:
+        yield service
+
+
+@pytest.fixture
+def redis_client(redis_service):
+    client = connect(redis_service.url)
+    client.delete("livestream:feed")
+    yield client
+    client.close()
+
+
+class FeedReader(threading.Thread):
+    """A client of /stream/feed that keeps what it reads."""
+
+    def __init__(self, url, want, last_id=None):
+        super().__init__(daemon=True)
+        self.url, self.want = url, want
+        self.headers = {"Last-Event-ID": last_id} if last_id else {}
+        self.events, self.worker = [], None
+        self.connected = threading.Event()
+
+    def run(self):
+        with requests.get(
+            self.url + "/stream/feed", headers=self.headers, stream=True, timeout=20
+        ) as response:
+            text = ""
+            for chunk in response.iter_content(chunk_size=None, decode_unicode=True):
+                text += chunk
+                if "served by process" in text and not self.connected.is_set():
+                    self.worker = text.split("served by process ")[1].split("\n")[0]
+                    self.connected.set()
+                events = [e for e in parse_sse(text)["events"] if "id" in e]
+                # a client that takes `want` events and hangs up: what came
+                # in the same chunk after them is never handled
+                self.events = events[: self.want]
+                if len(events) >= self.want:
+                    return
+
+
+def test_publish_appends_to_a_capped_stream(redis_client):
+    ids = [publish(i, client=redis_client) for i in range(3)]
+    assert all(is_entry_id(entry) for entry in ids)
+    assert ids == sorted(ids, key=lambda e: tuple(map(int, e.split("-"))))
+    for i in range(1000):
+        publish(i, client=redis_client, maxlen=100)
+    # MAXLEN ~ trims in whole blocks of entries: about 100 stay, never all
+    assert 100 <= redis_client.xlen("livestream:feed") < 1000
+
+
+def test_follow_yields_entries_after_an_id(redis_client):
+    first = publish("a", client=redis_client)
+    publish({"b": [1, 2]}, client=redis_client)
+    entries = follow(redis_client, first, block_ms=100)
+    assert next(entries) is None  # it knows where it starts
+    assert next(entries)[1] == {"b": [1, 2]}
+    assert next(entries) is None  # nothing more: a quiet spell
+    entries.close()
+
+
+def test_every_client_on_every_worker_gets_every_message(
+    gunicorn_service, redis_client
+):
+    readers = [FeedReader(gunicorn_service.url, want=20) for _ in range(16)]
+    for reader in readers:
+        reader.start()
+    for reader in readers:
+        assert reader.connected.wait(10)
+    # sixteen connections on two workers: both serve some of them
+    assert len({reader.worker for reader in readers}) == 2
+    ids = [publish(f"message {i}", client=redis_client) for i in range(20)]
+    for reader in readers:
+        reader.join(20)
+        assert [e["data"] for e in reader.events] == [f"message {i}" for i in range(20)]
+        assert [e["id"] for e in reader.events] == ids
+
+
+def test_a_client_cut_off_resumes_from_its_last_event_id(
+    gunicorn_service, redis_client
+):
+    early = FeedReader(gunicorn_service.url, want=5)
+    early.start()
+    assert early.connected.wait(10)
+    for i in range(10):
+        publish(f"message {i}", client=redis_client)
+    early.join(20)  # it hangs up after five
+    assert [e["data"] for e in early.events] == [f"message {i}" for i in range(5)]
+    # it comes back with the last id it saw: the five it missed come from the
+    # stream's history, the rest as they are published
+    back = FeedReader(gunicorn_service.url, want=15, last_id=early.events[-1]["id"])
+    back.start()
+    assert back.connected.wait(10)
+    for i in range(10, 20):
+        publish(f"message {i}", client=redis_client)
+    back.join(20)
+    assert [e["data"] for e in back.events] == [f"message {i}" for i in range(5, 20)]
+
+
+def test_gunicorn_serves_the_pages_and_streams(gunicorn_service):
+    for path in ["/", "/xhr", "/iframe", "/fetch", "/sse", "/feed"]:
+        assert requests.get(gunicorn_service.url + path, timeout=5).status_code == 200
+    text = requests.get(
+        gunicorn_service.url + "/stream/ndjson?count=3&interval=0", timeout=5
+    ).text
+    assert text == "0.0\n1.0\n1.4142135623730951\n"
+
+
+@pytest.mark.parametrize("value", ["abc", "12", "1-2-3", "-1-0"])
+def test_a_bad_last_event_id_gets_400(value):
+    response = (
+        create_app().test_client().get("/stream/feed", headers={"Last-Event-ID": value})
+    )
+    assert response.status_code == 400
+    assert response.get_data(as_text=True).startswith("Last-Event-ID must be a Redis")
+
+
+def test_redis_out_of_reach_is_a_failure_event_not_a_500(caplog):
+    app = create_app(REDIS_URL="redis://127.0.0.1:1/0", TESTING=True)
+    response = app.test_client().get("/stream/feed")
+    assert response.status_code == 200
+    events = parse_sse(response.get_data(as_text=True))["events"]
+    assert events[-1]["event"] == "failure"
+    assert "ConnectionError" in events[-1]["data"]
