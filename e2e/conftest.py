@@ -1,3 +1,5 @@
+import json
+import math
 import threading
 
 import pytest
@@ -5,6 +7,11 @@ from playwright.sync_api import expect
 
 from livestream.browser import launch_options
 from tests.conftest import live  # noqa: F401  (the same live-server fixture)
+from tests.test_production import (  # noqa: F401  (the same Redis and gunicorn)
+    gunicorn_service,
+    redis_client,
+    redis_service,
+)
 
 # every technique shows the same readout; the iframe's is inside its frame
 TECHNIQUES = {
@@ -84,6 +91,26 @@ class Readout:
     def stop(self):
         self.page.get_by_role("button", name="Stop").click()
         expect(self.end).to_have_text("Stopped")
+
+    def expect_climbing_count(self, server):
+        """Open the demo stream, 30 messages 0.1 s apart: the page must show at
+        least five different counts, each higher than the last, before the end,
+        then every message in order."""
+        self.open(server, "count=30&interval=0.1")
+        seen = []
+        for _ in range(5):
+            state = self.page.wait_for_function(
+                f"""() => {{
+                  const s = ({self.STATE})();
+                  return s.ended || s.count > {seen[-1] if seen else 0} ? s : null;
+                }}"""
+            ).json_value()
+            assert not state["ended"], f"ended after only these counts: {seen}"
+            seen.append(state["count"])
+        assert seen == sorted(set(seen))
+        self.expect_ended()
+        self.expect_count(30)
+        assert self.texts() == [json.dumps(math.sqrt(i)) for i in range(30)]
 
     def texts(self):
         # textContent keeps the message exactly, newlines included

@@ -1,5 +1,3 @@
-import json
-import math
 import threading
 
 import pytest
@@ -32,22 +30,7 @@ def test_each_message_shows_while_the_stream_is_open(live, readout):
 def test_the_count_climbs_before_the_end(live, page, technique):
     # the demo source on its own clock: the page must show at least five
     # different counts, each higher than the last, before it shows the end
-    readout = Readout(page, technique)
-    readout.open(live(), "count=30&interval=0.1")
-    seen = []
-    for _ in range(5):
-        state = page.wait_for_function(
-            f"""() => {{
-              const s = ({Readout.STATE})();
-              return s.ended || s.count > {seen[-1] if seen else 0} ? s : null;
-            }}"""
-        ).json_value()
-        assert not state["ended"], f"ended after only these counts: {seen}"
-        seen.append(state["count"])
-    assert seen == sorted(set(seen))
-    readout.expect_ended()
-    readout.expect_count(30)
-    assert readout.texts() == [json.dumps(math.sqrt(i)) for i in range(30)]
+    Readout(page, technique).expect_climbing_count(live())
 
 
 def test_a_message_is_shown_as_text(live, page, readout):

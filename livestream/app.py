@@ -299,9 +299,18 @@ def feed_page():
         poll=False,
         embed=flag("embed"),
         keep=keep_param(),
-        stream_url=url_for("livestream.stream_feed"),
+        # ?after=<entry id> starts from the feed's history, after that entry
+        stream_url=url_for("livestream.stream_feed", after=feed_after()),
         **stream_params(),
     )
+
+
+def feed_after():
+    """``?after=``: a Redis Stream entry id to start after, or None."""
+    after = request.args.get("after")
+    if after is not None and not feed.is_entry_id(after):
+        abort(400, f"after must be a Redis Stream entry id, got {after[:40]!r}")
+    return after
 
 
 @bp.get("/stream/feed")
@@ -311,8 +320,7 @@ def stream_feed():
     A new reader starts with what is published next; ``Last-Event-ID`` (or
     ``?after=``) resumes after that entry.
     """
-    after = request.headers.get("Last-Event-ID", "").strip()
-    after = after or request.args.get("after", "$")
+    after = request.headers.get("Last-Event-ID", "").strip() or feed_after() or "$"
     if after != "$" and not feed.is_entry_id(after):
         abort(
             400,
