@@ -20,6 +20,9 @@ MAXLEN = 10_000
 # keep-alive and to notice a client that left
 BLOCK_MS = 1000
 
+# connections a process may open to Redis: one per open stream, and a few
+MAX_CONNECTIONS = 10_000
+
 _ENTRY_ID = re.compile(r"[0-9]+-[0-9]+")
 
 
@@ -36,7 +39,10 @@ def connect(url=None):
         raise ImportError(
             "the live feed needs redis-py: pip install 'livestream[production]'"
         ) from None
-    return redis.Redis.from_url(url or redis_url(), decode_responses=True)
+    # every open stream holds a connection while it waits in XREAD BLOCK
+    return redis.Redis.from_url(
+        url or redis_url(), decode_responses=True, max_connections=MAX_CONNECTIONS
+    )
 
 
 def publish(message, *, client=None, stream=STREAM, maxlen=MAXLEN):

@@ -130,6 +130,8 @@ def start_gunicorn(
         # open streams get this long to end before a stopping worker is killed
         "--graceful-timeout",
         "2",
+        "--log-level",
+        "warning",
         *extra,
         "livestream:create_app()",
     ]

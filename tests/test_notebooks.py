@@ -18,6 +18,7 @@ def test_the_lessons_are_there():
         "04_sse.ipynb",
         "05_compare.ipynb",
         "06_pitfalls.ipynb",
+        "07_scale_out.ipynb",
     ]
 
 

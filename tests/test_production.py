@@ -7,6 +7,7 @@ import pytest
 import requests
 
 from livestream import create_app
+from livestream.fanout import run_fanout
 from livestream.feed import connect, follow, is_entry_id, publish
 from livestream.production import start_gunicorn, start_redis
 
@@ -155,3 +156,11 @@ def test_redis_out_of_reach_is_a_failure_event_not_a_500(caplog):
     events = parse_sse(response.get_data(as_text=True))["events"]
     assert events[-1]["event"] == "failure"
     assert "ConnectionError" in events[-1]["data"]
+
+
+def test_the_fanout_benchmark_delivers_every_message_at_a_small_scale():
+    result = run_fanout(clients=20, workers=2, rate=20, seconds=1, timeout=30)
+    assert result["messages"] == 20
+    assert result["delivered"] == "100.00%"
+    assert result["in order"] == "20/20"
+    assert len(result["worker MB"].split(", ")) == 2
