@@ -254,32 +254,32 @@ def keep_param():
     abort(400, f"keep must be an integer from 1 to 1000000, got {raw[:40]!r}")
 
 
-@bp.get("/<any(xhr, iframe, fetch, sse):technique>")
-def page(technique):
-    """The page that shows the stream with ``technique``."""
+def render_page(template, technique, **context):
+    """A page on base.html, with the options every page takes from the query."""
     params = stream_params()
     return render_template(
-        f"{technique}.html",
+        template,
         technique=technique,
         techniques=TECHNIQUES,
         poll=flag("poll"),
         embed=flag("embed"),
         keep=keep_param(),
-        stream_url=url_for("livestream.stream_sse", **params),
         **params,
+        **context,
     )
+
+
+@bp.get("/<any(xhr, iframe, fetch, sse):technique>")
+def page(technique):
+    """The page that shows the stream with ``technique``."""
+    sse_url = url_for("livestream.stream_sse", **stream_params())
+    return render_page(f"{technique}.html", technique, stream_url=sse_url)
 
 
 @bp.get("/")
 def gallery():
     """Every technique side by side on the same stream."""
-    return render_template(
-        "gallery.html",
-        technique="gallery",
-        techniques=TECHNIQUES,
-        cards=GALLERY,
-        **stream_params(),
-    )
+    return render_page("gallery.html", "gallery", cards=GALLERY)
 
 
 @bp.get("/status")
@@ -292,17 +292,9 @@ def status():
 @bp.get("/feed")
 def feed_page():
     """The live feed from Redis (see livestream.feed), read with EventSource."""
-    return render_template(
-        "sse.html",
-        technique="feed",
-        techniques=TECHNIQUES,
-        poll=False,
-        embed=flag("embed"),
-        keep=keep_param(),
-        # ?after=<entry id> starts from the feed's history, after that entry
-        stream_url=url_for("livestream.stream_feed", after=feed_after()),
-        **stream_params(),
-    )
+    # ?after=<entry id> starts from the feed's history, after that entry
+    feed_url = url_for("livestream.stream_feed", after=feed_after())
+    return render_page("sse.html", "feed", stream_url=feed_url)
 
 
 def feed_after():
