@@ -17,9 +17,11 @@ STREAM_HEADERS = {
     "X-Accel-Buffering": "no",
 }
 
-# how often a stream looks at its socket to see whether the client left:
-# at most this often while messages flow, and this often while they don't
+# how often a stream looks at its socket to see whether the client left: at
+# most every CHECK_EVERY s while messages flow, every IDLE_WAIT s while they
+# don't (an idle stream's thread sleeps that long between looks)
 CHECK_EVERY = 0.05
+IDLE_WAIT = 0.25
 
 KEEPALIVE = object()  # what relay() yields after a quiet spell, when asked to
 
@@ -101,7 +103,7 @@ def relay(messages, environ, open_streams, keepalive=None):
         last_check = last_sent = time.monotonic()
         while True:
             try:
-                item = handoff.get(timeout=CHECK_EVERY)
+                item = handoff.get(timeout=IDLE_WAIT)
             except queue.Empty:
                 item = _NOTHING
             now = time.monotonic()
