@@ -94,6 +94,8 @@ PARAMS = {
         "a number of seconds",
     ),
 }
+# a page option, checked the same way; not part of the stream's settings
+KEEP_PARAM = (int, r"[0-9]+", 1, 1_000_000, "an integer")
 
 # the stream settings create_app() adds to Flask's config
 DEFAULTS = {
@@ -183,15 +185,17 @@ def _plain_error(error):
     )
 
 
-def _check(name, raw):
+def _check(name, raw, spec=None):
     """``raw`` as the parameter ``name``, or ValueError saying what it must be."""
-    kind, pattern, low, high, what = PARAMS[name]
+    kind, pattern, low, high, what = spec or PARAMS[name]
     if re.fullmatch(pattern, raw.strip()):
         value = kind(raw)
         if low <= value <= high:
             return value
     shown = raw if len(raw) <= 40 else raw[:40] + "..."
-    raise ValueError(f"{name} must be {what} from {low:g} to {high:g}, got {shown!r}")
+    # bounds written out in full: 1000000, not 1e+06; 60, not 60.0
+    low, high = (f"{bound:.15g}" for bound in (low, high))
+    raise ValueError(f"{name} must be {what} from {low} to {high}, got {shown!r}")
 
 
 def stream_params():
@@ -249,9 +253,10 @@ def keep_param():
     raw = request.args.get("keep")
     if raw is None:
         return KEEP
-    if re.fullmatch(r"[0-9]+", raw) and 1 <= int(raw) <= 1_000_000:
-        return int(raw)
-    abort(400, f"keep must be an integer from 1 to 1000000, got {raw[:40]!r}")
+    try:
+        return _check("keep", raw, KEEP_PARAM)
+    except ValueError as error:
+        abort(400, str(error))
 
 
 def render_page(template, technique, **context):

@@ -143,6 +143,16 @@ def test_bad_params_get_400(client, path, query, name):
     assert "from 0 to" in text
 
 
+def test_the_400_message_writes_its_bounds_out(client):
+    # the README quotes it: 1000000, not 1e+06; 60, not 60.0
+    assert client.get("/xhr?count=abc").get_data(as_text=True) == (
+        "count must be an integer from 0 to 1000000, got 'abc'\n"
+    )
+    assert client.get("/xhr?interval=x").get_data(as_text=True) == (
+        "interval must be a number of seconds from 0 to 60, got 'x'\n"
+    )
+
+
 @pytest.mark.parametrize("keep", ["0", "x", "1000001", "-3", "2.5"])
 def test_bad_keep_gets_400(client, keep):
     response = client.get(f"/fetch?keep={keep}")
