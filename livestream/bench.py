@@ -21,9 +21,9 @@ import time
 
 from .app import create_app
 from .browser import (
-    RECORD_ARRIVALS,
     STREAM_ENDED,
     YieldClock,
+    _arrival_times,
     in_browser,
     latency_summary,
 )
@@ -75,16 +75,9 @@ MESSAGES_SHOWN = """() => {
 
 
 def latency(page, server, clock, path, count, rate, timeout):
-    page.add_init_script(RECORD_ARRIVALS)
     # a log long enough for every message: each arrival is paired with its yield
-    page.goto(
-        url(server, path, count=count, interval=1 / rate, keep=max(count, 1)),
-        wait_until="commit",
-    )
-    page.wait_for_function(STREAM_ENDED, timeout=timeout * 1000)
-    arrivals = sorted(
-        t / 1000 for f in page.frames for t in f.evaluate("window.__arrivals")
-    )
+    page_url = url(server, path, count=count, interval=1 / rate, keep=max(count, 1))
+    arrivals = _arrival_times(page, page_url, timeout)
     summary = latency_summary(clock.times, arrivals)
     # every message's latency, for a chart; left out of the tables
     summary["latencies"] = [b - a for a, b in zip(clock.times, arrivals, strict=False)]
