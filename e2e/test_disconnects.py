@@ -3,16 +3,16 @@
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import Recorder, wait_until
+from tests.helpers import Recorder, wait_until
 
-from .conftest import SCRIPTED, TECHNIQUES, Readout
+from .helpers import NAMES, SCRIPTED, Readout
 
 pytestmark = pytest.mark.browser
 
 INTERVAL = 0.1
 WAYS_TO_LEAVE = [
-    *[(technique, "close the page") for technique in TECHNIQUES],
-    *[(technique, "go elsewhere") for technique in TECHNIQUES],
+    *[(technique, "close the page") for technique in NAMES],
+    *[(technique, "go elsewhere") for technique in NAMES],
     *[(technique, "press Stop") for technique in SCRIPTED],
 ]
 

@@ -5,9 +5,9 @@ import json
 import pytest
 from playwright.sync_api import expect
 
-from tests.test_hostile import HOSTILE, REFUSED
+from tests.helpers import HOSTILE, REFUSED
 
-from .conftest import TECHNIQUES, Readout
+from .helpers import NAMES, Readout
 
 pytestmark = pytest.mark.browser
 
@@ -27,10 +27,10 @@ REFUSE = {
 
 
 def test_every_technique_has_a_format():
-    assert set(FORMAT) == set(TECHNIQUES)
+    assert set(FORMAT) == set(NAMES)
 
 
-@pytest.mark.parametrize("technique", TECHNIQUES)
+@pytest.mark.parametrize("technique", NAMES)
 def test_what_a_format_carries_arrives_exactly(live, page, technique):
     kept = [m for name, m in HOSTILE.items() if name not in REFUSED[FORMAT[technique]]]
     dialogs = []

@@ -9,12 +9,13 @@ import pytest
 from playwright.sync_api import expect
 
 from livestream import create_app, serve
-from livestream.browser import RECORD_ARRIVALS, YieldClock
 from livestream.proxy import buffering_proxy
 from livestream.sources import sqrt_demo
-from tests.conftest import Recorder
+from livestream.techniques import BY_NAME
+from livestream.tools.browser import RECORD_ARRIVALS, YieldClock
+from tests.helpers import Recorder
 
-from .conftest import SCRIPTED, TECHNIQUES, Readout
+from .helpers import NAMES, SCRIPTED, Readout
 
 pytestmark = pytest.mark.browser
 
@@ -71,8 +72,8 @@ def test_the_gallery_runs_every_technique(live, page):
     server = live()
     page.goto(f"{server.url}/?count=5&interval=0.05", wait_until="commit")
     frames = page.locator("iframe.page")
-    expect(frames).to_have_count(len(TECHNIQUES))
-    for name in TECHNIQUES:
+    expect(frames).to_have_count(len(NAMES))
+    for name in NAMES:
         frame = page.frame_locator(f'iframe[data-technique="{name}"]')
         if name == "iframe":
             expect(frame.frame_locator("#stream").locator("#done")).to_be_attached()
@@ -95,7 +96,7 @@ def test_behind_a_buffering_proxy_only_sse_streams(page, technique):
         page.add_init_script(RECORD_ARRIVALS)
         readout = Readout(page, technique)
         page.goto(
-            f"{proxy.url}{prefix}{TECHNIQUES[technique]}?count=8&interval=0.1",
+            f"{proxy.url}{prefix}{BY_NAME[technique].path}?count=8&interval=0.1",
             wait_until="commit",
         )
         readout.expect_ended()

@@ -6,8 +6,9 @@ import time
 import pytest
 
 from livestream import serve
-from livestream.browser import RECORD_ARRIVALS, YieldClock
-from livestream.pitfalls import create_pitfalls_app, ticks
+from livestream.pitfalls import create_pitfalls_app
+from livestream.sources import ticks
+from livestream.tools.browser import RECORD_ARRIVALS, YieldClock
 
 pytestmark = pytest.mark.browser
 
@@ -43,13 +44,12 @@ class Held:
 
 
 @pytest.fixture
-def held_server():
+def held_server(live):
+    """The pitfalls app on a source whose streams stay open until released."""
     held = Held()
-    server = serve(create_pitfalls_app(held))
-    yield held, server
+    yield held, live(app=create_pitfalls_app(held))
     for _ in range(20):
         held.finish.release()
-    server.stop()
 
 
 def first_bytes(page, n):

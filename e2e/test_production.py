@@ -5,9 +5,9 @@ from playwright.sync_api import expect
 
 from livestream.feed import publish
 
-from .conftest import Readout
+from .helpers import Readout
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.redis]
 
 
 @pytest.mark.parametrize("technique", ["xhr", "iframe", "fetch", "sse"])

@@ -3,7 +3,7 @@ import threading
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import Readout, Stepper
+from .helpers import Readout, Stepper
 
 pytestmark = pytest.mark.browser
 

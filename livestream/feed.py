@@ -13,6 +13,12 @@ import json
 import os
 import re
 
+from flask import Blueprint, abort, current_app, render_template, request, url_for
+
+from . import params
+from .framing import SSE_KEEPALIVE, framed, sse_event, sse_failure, sse_retry
+from .streams import KEEPALIVE, Livestream, Outcome, relay, stream_response
+
 REDIS_URL = "redis://127.0.0.1:6379/0"
 STREAM = "livestream:feed"
 MAXLEN = 10_000
@@ -83,3 +89,79 @@ def follow(client, after, stream=STREAM, block_ms=BLOCK_MS):
         for entry_id, fields in answer[0][1]:
             last = entry_id
             yield entry_id, json.loads(fields["message"])
+
+
+bp = Blueprint("feed", __name__)
+
+
+def entry_id(name, raw):
+    """``raw`` if it is an entry id, else a 400 that names ``name``."""
+    if raw is not None and not is_entry_id(raw):
+        abort(
+            400,
+            f"{name} must be a Redis Stream entry id such as 1700000000000-0, "
+            f"got {params.shown(raw)}",
+        )
+    return raw
+
+
+def client():
+    """This app's Redis client, made on first use."""
+    clients = current_app.extensions.setdefault("livestream.feed", {})
+    if "redis" not in clients:
+        clients["redis"] = connect(current_app.config["REDIS_URL"])
+    return clients["redis"]
+
+
+@bp.get("/feed")
+def page():
+    """The live feed from Redis, read with EventSource."""
+    # ?after=<entry id> starts from the feed's history, after that entry
+    after = entry_id("after", request.args.get("after"))
+    return render_template(
+        "feed.html", current="feed", stream_url=url_for(".stream", after=after)
+    )
+
+
+@bp.get("/stream/feed")
+def stream():
+    """The live feed as Server-Sent Events; each id is the Redis entry id.
+
+    A new reader starts with what is published next; ``Last-Event-ID`` (or
+    ``?after=``) resumes after that entry.
+    """
+    after = entry_id("after", request.args.get("after"))
+    resume = request.headers.get("Last-Event-ID", "").strip()
+    after = entry_id("Last-Event-ID", resume or None) or after or "$"
+    entries = relay(
+        follow(client(), after),
+        request.environ,
+        Livestream.of().open_streams,
+        current_app.config["SSE_KEEPALIVE"],
+    )
+    retry = current_app.config["SSE_RETRY_MS"]
+    outcome = Outcome(current_app.logger)
+
+    def frames():
+        following = False
+        for batch in entries:
+            if batch is KEEPALIVE:
+                yield SSE_KEEPALIVE
+                continue
+            if not following:
+                # the first batch comes once the feed knows where it starts:
+                # from now on nothing published is missed. Say so, and which
+                # process serves this stream
+                following = True
+                yield f": following, served by process {os.getpid()}\n\n"
+            # the feed wakes now and then with nothing: None, not an entry
+            found = [entry for entry in batch if entry is not None]
+            yield from framed([found], lambda entry: sse_event(entry[1], entry[0]))
+
+    def body():
+        yield sse_retry(retry)
+        yield from outcome.watch(frames())
+        if outcome.error:
+            yield sse_failure(outcome.error)
+
+    return stream_response(body(), "text/event-stream", entries.close)

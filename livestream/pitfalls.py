@@ -8,9 +8,11 @@ import gzip
 import time
 
 from flask import Flask, Response, abort, render_template, request, stream_with_context
-from werkzeug.exceptions import BadRequest
+from werkzeug.exceptions import HTTPException
 
-from .app import _plain_error, _templates_folder
+from .app import STATIC, TEMPLATES, plain_error
+from .params import INTEGER, SECONDS, Spec, number
+from .sources import ticks
 from .streams import STREAM_HEADERS
 
 NOSNIFF = {"X-Content-Type-Options": "nosniff"}
@@ -18,22 +20,20 @@ NOSNIFF = {"X-Content-Type-Options": "nosniff"}
 CORS = {"Access-Control-Allow-Origin": "*"}
 
 
-def ticks(count, interval):
-    """``tick 0``, ``tick 1``, ... one every ``interval`` seconds."""
-    for i in range(count):
-        yield f"tick {i}\n"
-        if i < count - 1:
-            time.sleep(interval)
+# the pitfall views' own bounds: streams shorter than the main app's
+COUNT = Spec(int, INTEGER, 0, 100_000, "an integer")
+INTERVAL = Spec(float, SECONDS, 0.0, 60.0, "a number of seconds")
+STREAMS = Spec(int, INTEGER, 1, 20, "an integer")
 
 
 def create_pitfalls_app(source=ticks, count=40, interval=0.05):
     """The broken and the fixed view of each pitfall."""
-    app = Flask(__name__, template_folder=_templates_folder())
-    app.register_error_handler(BadRequest, _plain_error)
+    app = Flask(__name__, template_folder=TEMPLATES, static_folder=STATIC)
+    app.register_error_handler(HTTPException, plain_error)
 
     def lines(headers):
-        n = _number("count", int, count, 0, 100_000)
-        wait = _number("interval", float, interval, 0, 60)
+        n = number("count", count, COUNT)
+        wait = number("interval", interval, INTERVAL)
         return Response(source(n, wait), mimetype="text/plain", headers=headers)
 
     @app.get("/sniffed")
@@ -96,7 +96,7 @@ def create_pitfalls_app(source=ticks, count=40, interval=0.05):
     @app.get("/connections")
     def connections():
         """A page that opens ``streams`` fetch() readers at once."""
-        streams = _number("streams", int, 7, 1, 20)
+        streams = number("streams", 7, STREAMS)
         other_host = request.args.get("other_host", "")
         if other_host not in ("", "localhost", "127.0.0.1"):
             abort(400, "other_host must be localhost or 127.0.0.1")
@@ -105,20 +105,6 @@ def create_pitfalls_app(source=ticks, count=40, interval=0.05):
         )
 
     return app
-
-
-def _number(name, kind, default, low, high):
-    """A bounded number from the query string, or a 400 that names it."""
-    raw = request.args.get(name)
-    if raw is None:
-        return default
-    try:
-        value = kind(raw)
-    except ValueError:
-        value = None
-    if value is None or not low <= value <= high:
-        abort(400, f"{name} must be a number from {low} to {high}, got {raw[:40]!r}")
-    return value
 
 
 def compress(app, streams=True):
@@ -172,7 +158,7 @@ def seconds_to_first_bytes(url):
 def connection_times(url, timeout=60.0):
     """Open the connections page at ``url`` in Chromium; when each stream began
     and ended, in seconds from the page's start."""
-    from .browser import in_browser
+    from .tools.browser import in_browser
 
     def task(page):
         page.goto(url, wait_until="commit")

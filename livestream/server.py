@@ -17,10 +17,13 @@ import urllib.error
 import urllib.request
 from urllib.parse import urlsplit
 
-from werkzeug.serving import WSGIRequestHandler, make_server
+from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 
-# port -> the LiveServer this process runs there, so that a cell run again
-# replaces its own server rather than failing on a port it holds itself
+from .app import create_app
+from .streams import Livestream
+
+# (host, port) -> the LiveServer this process runs there, so that a cell run
+# again replaces its own server rather than failing on a port it holds itself
 _servers = {}
 _servers_lock = threading.Lock()
 
@@ -41,19 +44,17 @@ def serve(app=None, *, host="127.0.0.1", port=0, proxy_prefix=None):
     and ``display()`` then go through the proxy.
     """
     if app is None:
-        from .app import create_app
-
         app = create_app()
     if port:
         with _servers_lock:
-            old = _servers.pop(port, None)
+            old = _servers.pop((host, port), None)
         if old is not None:
             old.stop()
     if proxy_prefix is None:
         proxy_prefix = os.environ.get("LIVESTREAM_PROXY_PREFIX", "")
     server = LiveServer(app, host, port, proxy_prefix)
     with _servers_lock:
-        _servers[server.port] = server
+        _servers[server.host, server.port] = server
     return server
 
 
@@ -71,18 +72,14 @@ class LiveServer:
         self.proxy_url = proxy_prefix.format(port=bound_port).rstrip("/")
         script_name = urlsplit(self.proxy_url).path
         try:
-            self._httpd = make_server(
+            self._httpd = _Server(
                 host,
                 bound_port,
                 _answer_ready(app, self._ready_path, script_name),
-                threaded=True,
-                request_handler=_Handler,
                 fd=listener.fileno(),
             )
         finally:
-            listener.close()  # make_server works on its own copy of the socket
-        self._httpd.connections = {}  # socket -> the thread handling it
-        self._httpd.connections_lock = threading.Lock()
+            listener.close()  # the server works on its own copy of the socket
         self.port = self._httpd.port
         self._error = None
         self._stopped = False
@@ -111,14 +108,13 @@ class LiveServer:
     @property
     def active_streams(self):
         """How many streams the app has open now (0 for an app not from create_app)."""
-        state = getattr(self.app, "extensions", {}).get("livestream")
-        return len(state["open_streams"]) if state else 0
+        state = Livestream.of(self.app)
+        return len(state.open_streams) if state else 0
 
     @property
     def connections(self):
         """How many connections a request thread is handling now."""
-        with self._httpd.connections_lock:
-            return len(self._httpd.connections)
+        return len(self._httpd.open_connections())
 
     def _run(self):
         try:
@@ -156,8 +152,7 @@ class LiveServer:
         # the request threads are still streaming: shutting their sockets ends
         # each response for the browser now, and each stream notices within
         # a moment and lets its thread finish
-        with self._httpd.connections_lock:
-            connections = list(self._httpd.connections.items())
+        connections = self._httpd.open_connections()
         for connection, _ in connections:
             # the client may have closed it already
             with contextlib.suppress(OSError):
@@ -166,8 +161,8 @@ class LiveServer:
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
         self._thread.join(timeout=max(0.0, deadline - time.monotonic()))
         with _servers_lock:
-            if _servers.get(self.port) is self:
-                del _servers[self.port]
+            if _servers.get((self.host, self.port)) is self:
+                del _servers[self.host, self.port]
 
     def display(self, *paths, width="100%", height=360):
         """Show the page at each path inline in a notebook, side by side."""
@@ -236,8 +231,31 @@ def _answer_ready(app, path, script_name=""):
     return wsgi
 
 
+class _Server(ThreadedWSGIServer):
+    """werkzeug's threaded server, keeping its open connections so that
+    ``stop()`` can cut them."""
+
+    def __init__(self, host, port, app, fd=None):
+        super().__init__(host, port, app, handler=_Handler, fd=fd)
+        self._connections = {}  # socket -> the thread handling it
+        self._connections_lock = threading.Lock()
+
+    def opened(self, connection):
+        with self._connections_lock:
+            self._connections[connection] = threading.current_thread()
+
+    def closed(self, connection):
+        with self._connections_lock:
+            self._connections.pop(connection, None)
+
+    def open_connections(self):
+        """``(socket, thread)`` for each connection being handled now."""
+        with self._connections_lock:
+            return list(self._connections.items())
+
+
 class _Handler(WSGIRequestHandler):
-    """Keeps a set of open connections so that ``stop()`` can cut them."""
+    """Tells the server which connections are open."""
 
     # werkzeug writes a chunk as four small pieces (size, CRLF, data, CRLF);
     # with Nagle's algorithm on, the kernel holds the later pieces until the
@@ -245,13 +263,11 @@ class _Handler(WSGIRequestHandler):
     disable_nagle_algorithm = True
 
     def handle(self):
-        with self.server.connections_lock:
-            self.server.connections[self.connection] = threading.current_thread()
+        self.server.opened(self.connection)
         try:
             super().handle()
         finally:
-            with self.server.connections_lock:
-                self.server.connections.pop(self.connection, None)
+            self.server.closed(self.connection)
 
     def log_request(self, *args, **kwargs):
         # a line per request would flood the notebook cell that happens to be

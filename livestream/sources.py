@@ -11,13 +11,34 @@ import time
 from math import sqrt
 
 
+def paced(make, count, interval, start=0):
+    """``make(i)`` for each ``i`` from ``start`` up to ``count``, one every
+    ``interval`` seconds."""
+    for i in range(start, count):
+        yield make(i)
+        # no sleep after the last message: the stream should end as soon as it can
+        if interval and i < count - 1:
+            time.sleep(interval)
+
+
 def sqrt_demo(count=500, interval=1.0, start=0):
     """The classic answer's demo: ``sqrt(i)`` for each ``i``, one every ``interval``."""
-    for i in range(start, count):
-        yield sqrt(i)
-        # no sleep after the last message: the stream should end as soon as it can
-        if i < count - 1:
-            time.sleep(interval)
+    return paced(sqrt, count, interval, start)
+
+
+def numbered(count, interval, start=0):
+    """``message 0``, ``message 1``, ...: the same length whatever the technique."""
+    return paced("message {}".format, count, interval, start)
+
+
+def numbers(count, interval, start=0):
+    """0, 1, 2, ...: so that losses and order show."""
+    return paced(int, count, interval, start)
+
+
+def ticks(count, interval, start=0):
+    """``tick 0``, ``tick 1``, ...: lines of plain text, for raw responses."""
+    return paced("tick {}\n".format, count, interval, start)
 
 
 def run_source(source, count, interval, start=0):

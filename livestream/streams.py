@@ -6,7 +6,9 @@ import socket
 import threading
 import time
 
-from flask import Response
+from flask import Response, current_app
+
+from .framing import Unsendable
 
 # nosniff: without it Chromium holds back the first ~1 KB of text/plain while
 # it guesses the type. no-cache and X-Accel-Buffering: no keep caches and
@@ -36,6 +38,43 @@ def stream_response(body, mimetype, close):
     # closing the relay there tells the source's thread to stop
     response.call_on_close(close)
     return response
+
+
+class Livestream:
+    """What an app made by ``create_app()`` keeps: its source, its open streams."""
+
+    def __init__(self, source):
+        self.source = source
+        self.open_streams = OpenStreams()
+
+    @classmethod
+    def of(cls, app=None):
+        """The app's state, or None for an app not made by ``create_app()``."""
+        app = app or current_app
+        return getattr(app, "extensions", {}).get("livestream")
+
+
+class Outcome:
+    """How a stream's source ended, for the formats that can say so in-band.
+
+    Plain lines and NDJSON have no way to: an exception there breaks the
+    connection off (the server logs it), and the page reports the break.
+    """
+
+    def __init__(self, logger):
+        self.logger = logger
+        self.error = None
+
+    def watch(self, messages):
+        """Yield ``messages``; if they raise, log it and keep a short account."""
+        try:
+            yield from messages
+        except Unsendable as error:
+            self.logger.exception("a message could not be sent")
+            self.error = f"a message was refused: {error}"
+        except Exception as error:
+            self.logger.exception("the stream's source failed")
+            self.error = f"the source failed: {type(error).__name__}: {error}"[:300]
 
 
 class OpenStreams:

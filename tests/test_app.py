@@ -7,6 +7,7 @@ import requests
 
 from livestream import create_app
 from livestream.sources import sqrt_demo
+from tests.helpers import stream_url_in
 
 STREAMS = {
     "/stream/text": "text/plain",
@@ -54,12 +55,6 @@ def test_page(client, path):
     response = client.get(path)
     assert response.status_code == 200
     assert response.mimetype == "text/html"
-
-
-def stream_url_in(page_html):
-    """The stream URL that a page hands to its script (as JSON) or its iframe."""
-    (found,) = re.findall(r'"([^"]*/stream/[^"]*)"', page_html)
-    return html.unescape(json.loads(f'"{found}"'))
 
 
 @pytest.mark.parametrize(
@@ -160,9 +155,30 @@ def test_bad_keep_gets_400(client, keep):
     assert response.get_data(as_text=True).startswith("keep must be an integer")
 
 
-def test_a_page_hands_keep_to_its_script(client):
-    assert "keep: 7," in client.get("/sse?keep=7").get_data(as_text=True)
-    assert "keep: 1000," in client.get("/sse").get_data(as_text=True)
+def test_every_http_error_is_one_line_of_text(client):
+    for response in (client.get("/nowhere"), client.post("/xhr")):
+        assert response.status_code in (404, 405)
+        assert response.mimetype == "text/plain"
+        assert response.get_data(as_text=True).count("\n") == 1
+
+
+def test_the_static_files_are_served_with_an_etag(client):
+    for name in ("style.css", "readout.js"):
+        with client.get(f"/static/{name}") as response:
+            assert response.status_code == 200
+            etag = response.headers["ETag"]
+        with client.get(f"/static/{name}", headers={"If-None-Match": etag}) as again:
+            assert again.status_code == 304
+
+
+@pytest.mark.parametrize("digits", [5000, 41])
+def test_a_number_of_thousands_of_digits_gets_the_documented_400(client, digits):
+    for name in ("count", "keep"):
+        response = client.get(f"/fetch?{name}={'9' * digits}")
+        assert response.status_code == 400
+        assert response.get_data(as_text=True).startswith(
+            f"{name} must be an integer from"
+        )
 
 
 @pytest.mark.parametrize("name", ["poll", "embed"])
@@ -177,10 +193,10 @@ def test_the_gallery_embeds_every_technique(client):
     frames = re.findall(r'<iframe class="page"[^>]* src="([^"]*)"', page)
     assert [html.unescape(src) for src in frames] == [
         "/xhr?poll=1&embed=1&count=4&interval=0.5",
-        "/xhr?poll=0&embed=1&count=4&interval=0.5",
-        "/iframe?poll=0&embed=1&count=4&interval=0.5",
-        "/fetch?poll=0&embed=1&count=4&interval=0.5",
-        "/sse?poll=0&embed=1&count=4&interval=0.5",
+        "/xhr?embed=1&count=4&interval=0.5",
+        "/iframe?embed=1&count=4&interval=0.5",
+        "/fetch?embed=1&count=4&interval=0.5",
+        "/sse?embed=1&count=4&interval=0.5",
     ]
     for src in frames:
         assert client.get(html.unescape(src)).status_code == 200
@@ -214,10 +230,9 @@ def test_huge_count_is_streamed_not_built(client):
 
 
 def test_stylesheet(client):
-    response = client.get("/style.css")
-    assert response.status_code == 200
-    assert response.mimetype == "text/css"
-    assert "#output" in response.get_data(as_text=True)
+    with client.get("/static/style.css") as response:
+        assert response.status_code == 200
+        assert response.mimetype == "text/css"
 
 
 def test_html_stream_keeps_carriage_returns():

@@ -5,7 +5,7 @@ import io
 
 import pytest
 
-from livestream.bench import main, markdown, targets, to_csv
+from livestream.tools.bench import main, markdown, targets, to_csv
 
 
 def row(technique, **figures):

@@ -1,6 +1,6 @@
 import pytest
 
-from livestream.browser import chromium_path, latency_summary, percentile, table
+from livestream.tools.browser import chromium_path, latency_summary, percentile, table
 
 
 def test_latency_summary_pairs_yields_with_arrivals():

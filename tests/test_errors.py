@@ -7,8 +7,7 @@ import pytest
 import requests
 
 from livestream import create_app
-
-from .test_sse import parse_sse
+from tests.helpers import parse_sse
 
 
 def failing(count, interval):

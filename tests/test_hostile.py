@@ -10,25 +10,7 @@ import pytest
 
 from livestream import create_app
 from livestream.framing import Unsendable, ndjson_line, plain_line
-
-from .test_sse import parse_sse
-
-HOSTILE = {
-    "markup": "<img src=x onerror=alert(1)><script>alert(2)</script>",
-    "newline": "one\ntwo",
-    "crlf": "one\r\ntwo",
-    "lone cr": "one\rtwo",
-    "nul": "one\0two",
-    "lone surrogate": "one\ud800two",
-    "1 MB": "x" * 1_000_000,
-}
-# what each format cannot carry (see livestream.framing)
-REFUSED = {
-    "text": {"newline", "crlf", "lone cr", "lone surrogate"},
-    "ndjson": set(),
-    "html": {"nul", "lone surrogate"},
-    "sse": {"crlf", "lone cr", "lone surrogate"},
-}
+from tests.helpers import HOSTILE, REFUSED, parse_sse
 
 
 def received(kind, body):

@@ -8,8 +8,7 @@ import time
 import requests
 
 from livestream import create_app, serve
-
-from .conftest import Recorder, wait_until
+from tests.helpers import Recorder, wait_until
 
 
 def open_stream(server, path="/stream/text"):

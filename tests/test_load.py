@@ -1,7 +1,7 @@
 """200 clients at once on one server: each gets every message once, in order."""
 
 from livestream import create_app, serve
-from livestream.load import main, numbers, run_load
+from livestream.tools.load import main, numbers, run_load
 
 
 def test_200_clients_get_every_message_in_order():

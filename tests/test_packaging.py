@@ -3,15 +3,19 @@
 import re
 import subprocess
 import sys
+import tomllib
 import zipfile
 from pathlib import Path
 
-import tomllib
 import yaml
 
 ROOT = Path(__file__).parent.parent
 CONDA_NAMES = {"redis-py": "redis"}
-TEMPLATES = sorted(path.name for path in (ROOT / "templates").iterdir())
+CARRIED = sorted(
+    f"livestream/{folder}/{path.name}"
+    for folder in ("templates", "static")
+    for path in (ROOT / folder).iterdir()
+)
 
 
 def requirement_names(requirements):
@@ -33,7 +37,16 @@ def test_environment_yml_matches_pyproject():
     assert {"pip": ["-e ."]} in environment["dependencies"]
 
 
-def test_the_wheel_carries_the_templates(tmp_path):
+def test_every_file_claims_the_same_python():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    claimed = project["project"]["requires-python"]
+    assert claimed == ">=3.11"  # the tests use tomllib, new in 3.11
+    assert project["tool"]["ruff"]["target-version"] == "py311"
+    environment = yaml.safe_load((ROOT / "environment.yml").read_text())
+    assert "python>=3.11" in environment["dependencies"]
+
+
+def test_the_wheel_carries_the_templates_and_static_files(tmp_path):
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", tmp_path, ROOT],
         check=True,
@@ -41,7 +54,7 @@ def test_the_wheel_carries_the_templates(tmp_path):
     )
     (wheel,) = tmp_path.glob("livestream-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    assert {f"livestream/templates/{name}" for name in TEMPLATES} <= set(names)
+    assert set(CARRIED) <= set(names)
 
     # installed, not editable, and used from another folder: the pages render
     target = tmp_path / "site"
@@ -64,7 +77,8 @@ def test_the_wheel_carries_the_templates(tmp_path):
 import livestream, sys
 assert livestream.__file__.startswith(sys.argv[1]), livestream.__file__
 client = livestream.create_app(STREAM_COUNT=2, STREAM_INTERVAL=0).test_client()
-for path in ["/xhr", "/xhr?poll=1", "/iframe", "/style.css", "/stream/html"]:
+for path in ["/xhr", "/xhr?poll=1", "/iframe", "/static/style.css",
+             "/static/readout.js", "/stream/html"]:
     response = client.get(path)
     assert response.status_code == 200, (path, response.status_code)
 print("ok")

@@ -7,11 +7,10 @@ import time
 import pytest
 import requests
 
-from livestream import create_app, serve
+from livestream import create_app
 from livestream.pitfalls import compress, create_pitfalls_app
 from livestream.proxy import buffering_proxy
-
-from .conftest import Recorder, wait_until
+from tests.helpers import Recorder, wait_until
 
 
 @pytest.fixture
@@ -26,19 +25,6 @@ def held():
 
     yield source
     release.set()
-
-
-@pytest.fixture
-def served():
-    servers = []
-
-    def start(app):
-        servers.append(serve(app))
-        return servers[-1]
-
-    yield start
-    for server in servers:
-        server.stop()
 
 
 def first_line_in_time(url):
@@ -59,28 +45,28 @@ def test_headers_of_the_sniffed_and_the_fixed_stream():
     assert fixed.headers["X-Accel-Buffering"] == "no"
 
 
-def test_compression_middleware_holds_a_stream_back(served, held):
+def test_compression_middleware_holds_a_stream_back(live, held):
     app = create_pitfalls_app(held)
-    assert not first_line_in_time(served(compress(app)).url + "/nosniff")
-    assert first_line_in_time(served(compress(app, streams=False)).url + "/nosniff")
+    assert not first_line_in_time(live(app=compress(app)).url + "/nosniff")
+    assert first_line_in_time(live(app=compress(app, streams=False)).url + "/nosniff")
 
 
-def test_compression_still_compresses_whole_responses(served):
-    server = served(compress(create_pitfalls_app(), streams=False))
+def test_compression_still_compresses_whole_responses(live):
+    server = live(app=compress(create_pitfalls_app(), streams=False))
     response = requests.get(server.url + "/probe?stream=nosniff", timeout=5)
     assert response.headers["Content-Encoding"] == "gzip"
     assert "XMLHttpRequest" in response.text
 
 
-def test_a_proxy_like_nginx_buffers_unless_told_not_to(served, held):
-    app_server = served(create_pitfalls_app(held))
-    proxy = served(buffering_proxy(app_server.url, "/p", honour_accel=True))
+def test_a_proxy_like_nginx_buffers_unless_told_not_to(live, held):
+    app_server = live(app=create_pitfalls_app(held))
+    proxy = live(app=buffering_proxy(app_server.url, "/p", honour_accel=True))
     assert not first_line_in_time(proxy.url + "/p/unmarked")
     assert first_line_in_time(proxy.url + "/p/nosniff")
 
 
-def test_reading_request_in_the_generator_needs_stream_with_context(served, caplog):
-    server = served(create_pitfalls_app())
+def test_reading_request_in_the_generator_needs_stream_with_context(live, caplog):
+    server = live(app=create_pitfalls_app())
     with (
         caplog.at_level(logging.ERROR),
         pytest.raises(requests.exceptions.ChunkedEncodingError),

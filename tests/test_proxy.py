@@ -3,11 +3,8 @@
 import pytest
 import requests
 
-from livestream import create_app, serve
 from livestream.proxy import buffering_proxy
-
-from .conftest import Recorder
-from .test_app import stream_url_in
+from tests.helpers import Recorder, stream_url_in
 
 
 def test_a_proxy_prefix_goes_in_front_of_every_url(live):
@@ -19,7 +16,7 @@ def test_a_proxy_prefix_goes_in_front_of_every_url(live):
     # the proxy
     page = requests.get(server.url + "/xhr?count=2", timeout=5).text
     assert stream_url_in(page) == f"{prefix}/stream/ndjson?count=2&interval=1.0"
-    assert f'href="{prefix}/style.css"' in page
+    assert f'href="{prefix}/static/style.css"' in page
 
 
 def test_the_prefix_can_come_from_the_environment(live, monkeypatch):
@@ -32,22 +29,16 @@ def test_the_prefix_can_come_from_the_environment(live, monkeypatch):
 
 
 @pytest.fixture
-def behind_proxy():
+def behind_proxy(live):
     """Serve ``source`` behind a buffering proxy; return (app server, base URL)."""
-    servers = []
 
     def start(source):
-        app_server = serve(
-            create_app(source, TESTING=True), proxy_prefix="/proxy/{port}"
-        )
+        app_server = live(source, proxy_prefix="/proxy/{port}")
         prefix = f"/proxy/{app_server.port}"
-        proxy = serve(buffering_proxy(app_server.url, prefix))
-        servers.extend([proxy, app_server])
+        proxy = live(app=buffering_proxy(app_server.url, prefix))
         return app_server, proxy.url + prefix
 
-    yield start
-    for server in servers:
-        server.stop()
+    return start
 
 
 def test_the_proxy_passes_whole_responses_on(behind_proxy):

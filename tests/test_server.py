@@ -5,8 +5,7 @@ import pytest
 import requests
 
 from livestream import LiveServer, create_app, serve
-
-from .conftest import Recorder
+from tests.helpers import Recorder
 
 
 def read_line(response):

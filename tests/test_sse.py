@@ -1,35 +1,9 @@
-import re
-
 import pytest
 
 from livestream import create_app
 from livestream.framing import sse_event
 from livestream.sources import run_source, sqrt_demo, takes_start
-
-from .conftest import Recorder
-
-
-def parse_sse(text):
-    """Read an event stream as a browser does: events, retry, comments."""
-    events, comments, retry = [], 0, None
-    fields, data = {}, []
-    for line in re.split(r"\r\n|\r|\n", text):
-        if not line:
-            if data:  # a block without data: lines dispatches nothing
-                events.append({**fields, "data": "\n".join(data)})
-            fields, data = {}, []
-        elif line.startswith(":"):
-            comments += 1
-        else:
-            name, _, value = line.partition(":")
-            value = value.removeprefix(" ")
-            if name == "data":
-                data.append(value)
-            elif name == "retry":
-                retry = int(value)
-            else:
-                fields[name] = value
-    return {"events": events, "comments": comments, "retry": retry}
+from tests.helpers import Recorder, parse_sse
 
 
 def sse(app, headers=None, query=""):

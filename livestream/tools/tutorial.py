@@ -1,4 +1,4 @@
-"""``python -m livestream.tutorial [jupyter options]``: JupyterLab on the lessons."""
+"""``livestream-tutorial [jupyter options]``: JupyterLab on the lessons."""
 
 import os
 import sys
@@ -7,7 +7,7 @@ from pathlib import Path
 
 def notebooks_folder():
     """The lessons' folder: ``notebooks/`` here, or beside the package's source."""
-    for base in (Path.cwd(), Path(__file__).resolve().parent.parent):
+    for base in (Path.cwd(), Path(__file__).resolve().parents[2]):
         if (base / "notebooks" / "01_xhr.ipynb").is_file():
             return base / "notebooks"
     return None
@@ -17,7 +17,7 @@ def main(argv=None):
     folder = notebooks_folder()
     if folder is None:
         print(
-            "livestream.tutorial: no notebooks/ folder found; run this from a "
+            "livestream-tutorial: no notebooks/ folder found; run this from a "
             "checkout of the livestream repository",
             file=sys.stderr,
         )

@@ -1,4 +1,4 @@
-"""``python -m livestream.fanout``: one publisher, many SSE clients, several workers.
+"""``livestream-fanout``: one publisher, many SSE clients, several workers.
 
 Starts a redis-server and gunicorn (threaded workers) on this machine, opens
 ``--clients`` SSE connections to ``/stream/feed``, publishes ``--rate``
@@ -15,9 +15,9 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from .browser import percentile
-from .feed import connect, publish
-from .production import start_gunicorn, start_redis
+from ..feed import connect, publish
+from .report import markdown_table, percentile
+from .services import start_gunicorn, start_redis
 
 
 async def _client(host, port, following, results, timeout):
@@ -115,19 +115,17 @@ def run_fanout(clients=1000, workers=4, rate=100.0, seconds=10.0, timeout=60.0):
         "workers": workers,
         "messages": sent,
         "rate /s": rate,
-        "delivered": f"{delivered / (sent * clients):.2%}" if sent else "-",
-        "in order": f"{in_order}/{clients}",
-        "p50 ms": round(statistics.median(latencies) * 1000, 1) if latencies else "-",
-        "p99 ms": round(percentile(latencies, 99) * 1000, 1) if latencies else "-",
-        "worker MB": ", ".join(map(str, memory)),
+        "delivered": delivered / (sent * clients) if sent else None,
+        "in order": in_order,
+        "p50 ms": statistics.median(latencies) * 1000 if latencies else None,
+        "p99 ms": percentile(latencies, 99) * 1000 if latencies else None,
+        "worker MB": memory,
         "seconds": round(elapsed, 1),
     }
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        prog="python -m livestream.fanout", description=__doc__
-    )
+    parser = argparse.ArgumentParser(prog="livestream-fanout", description=__doc__)
     parser.add_argument("--clients", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--rate", type=float, default=100.0, help="messages a second")
@@ -136,9 +134,23 @@ def main(argv=None):
     if args.clients < 1 or args.workers < 1 or args.rate <= 0 or args.seconds <= 0:
         parser.error("--clients, --workers, --rate and --seconds must be above 0")
     result = run_fanout(args.clients, args.workers, args.rate, args.seconds)
-    print("| " + " | ".join(result) + " |")
-    print("|" + "--:|" * len(result))
-    print("| " + " | ".join(str(v) for v in result.values()) + " |")
+    print(
+        markdown_table(
+            [result],
+            [
+                ("clients", "clients", "{}"),
+                ("workers", "workers", "{}"),
+                ("messages", "messages", "{}"),
+                ("rate /s", "rate /s", "{:g}"),
+                ("delivered", "delivered", "{:.2%}"),
+                ("in order", "in order", f"{{}}/{result['clients']}"),
+                ("p50 ms", "p50 ms", "{:,.0f}"),
+                ("p99 ms", "p99 ms", "{:,.0f}"),
+                ("worker MB", "worker MB", lambda mb: ", ".join(map(str, mb))),
+                ("seconds", "seconds", "{}"),
+            ],
+        )
+    )
     return 0
 
 

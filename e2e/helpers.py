@@ -1,33 +1,17 @@
+"""What the browser tests share: the techniques by name, a source the test
+steps through, and the readout of a technique's page."""
+
 import json
 import math
 import threading
 
-import pytest
 from playwright.sync_api import expect
 
-from livestream.browser import launch_options
-from tests.conftest import live  # noqa: F401  (the same live-server fixture)
-from tests.test_production import (  # noqa: F401  (the same Redis and gunicorn)
-    gunicorn_service,
-    redis_client,
-    redis_service,
-)
+from livestream.techniques import BY_NAME, TECHNIQUES
 
 # every technique shows the same readout; the iframe's is inside its frame
-TECHNIQUES = {
-    "xhr": "/xhr",
-    "xhr-polled": "/xhr?poll=1",
-    "iframe": "/iframe",
-    "fetch": "/fetch",
-    "sse": "/sse",
-}
-SCRIPTED = [name for name in TECHNIQUES if name != "iframe"]
-
-
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args):
-    """Launch the machine's Chromium when it has one (see livestream.browser)."""
-    return {**browser_type_launch_args, **launch_options()}
+NAMES = [technique.name for technique in TECHNIQUES]
+SCRIPTED = [technique.name for technique in TECHNIQUES if technique.scripted]
 
 
 class Stepper:
@@ -64,7 +48,7 @@ class Readout:
             self.end = page.locator("#latest")
 
     def open(self, server, query=""):
-        path = TECHNIQUES[self.technique]
+        path = BY_NAME[self.technique].path
         sep = "&" if "?" in path else "?"
         # "load" never fires while a stream is open: wait for the response only
         self.page.goto(f"{server.url}{path}{sep}{query}", wait_until="commit")
@@ -128,15 +112,3 @@ class Readout:
       return {count: Number(document.getElementById("count").textContent),
               ended: document.getElementById("latest").textContent === "Done"};
     }"""
-
-
-@pytest.fixture(params=list(TECHNIQUES))
-def technique(request):
-    """Each technique in turn."""
-    return request.param
-
-
-@pytest.fixture
-def readout(page, technique):
-    """The readout of ``technique``'s page in a fresh browser page."""
-    return Readout(page, technique)

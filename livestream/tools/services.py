@@ -1,4 +1,4 @@
-"""Start the production parts on this machine: redis-server and gunicorn.
+"""Start local services on this machine: redis-server and gunicorn.
 
 For tests, notebook 07 and the fan-out benchmark. Each ``start_*`` returns a
 :class:`Service` once it answers, and ``stop()`` ends it.
@@ -23,10 +23,11 @@ WORKER_CLASS = "gthread"
 class Service:
     """A started server process: its URL, and how to stop it."""
 
-    def __init__(self, name, process, url):
+    def __init__(self, name, process, url, cleanup=None):
         self.name = name
         self.process = process
         self.url = url
+        self._cleanup = cleanup
 
     def stop(self, timeout=10.0):
         """Ask the process to stop, and kill it if it has not within ``timeout``."""
@@ -37,6 +38,9 @@ class Service:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        if self._cleanup is not None:
+            self._cleanup()
+            self._cleanup = None
 
     def __enter__(self):
         return self
@@ -75,7 +79,11 @@ def start_redis(port=None, directory=None, timeout=10.0):
             "redis-server is not installed: on Debian, apt-get install redis-server"
         )
     port = port or free_port()
-    directory = directory or tempfile.mkdtemp(prefix="livestream-redis-")
+    # a folder of its own, removed when the service stops
+    scratch = None
+    if directory is None:
+        scratch = tempfile.TemporaryDirectory(prefix="livestream-redis-")
+        directory = scratch.name
     process = subprocess.Popen(
         [
             binary,
@@ -103,8 +111,13 @@ def start_redis(port=None, directory=None, timeout=10.0):
         except OSError:
             return False
 
-    _wait_until(answers, process, "redis-server", timeout)
-    return Service("redis-server", process, url)
+    try:
+        _wait_until(answers, process, "redis-server", timeout)
+    except RuntimeError:
+        if scratch is not None:
+            scratch.cleanup()
+        raise
+    return Service("redis-server", process, url, scratch.cleanup if scratch else None)
 
 
 def start_gunicorn(

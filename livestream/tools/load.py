@@ -1,4 +1,4 @@
-"""``python -m livestream.load``: many clients on one server, every message counted.
+"""``livestream-load``: many clients on one server, every message counted.
 
 Each client reads its own NDJSON stream of the numbers 0 to N-1 over a plain
 HTTP connection and checks it got every number once, in order.
@@ -12,16 +12,10 @@ import threading
 import time
 from urllib.parse import urlsplit
 
-from .app import create_app
-from .server import serve
-
-
-def numbers(count, interval, start=0):
-    """The source under load: 0, 1, 2, ... so that losses and order show."""
-    for number in range(start, count):
-        yield number
-        if interval:
-            time.sleep(interval)
+from ..app import create_app
+from ..server import serve
+from ..sources import numbers
+from .report import markdown_table
 
 
 def read_numbers(url, timeout):
@@ -80,18 +74,14 @@ def run_load(server, clients=200, messages=100, interval=0.01, timeout=60.0):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        prog="python -m livestream.load", description=__doc__
-    )
+    parser = argparse.ArgumentParser(prog="livestream-load", description=__doc__)
     parser.add_argument("--clients", type=int, default=200)
     parser.add_argument("--messages", type=int, default=100, help="per client")
     parser.add_argument("--interval", type=float, default=0.01, help="seconds")
     args = parser.parse_args(argv)
     with serve(create_app(numbers)) as server:
         result = run_load(server, args.clients, args.messages, args.interval)
-    print("| " + " | ".join(result) + " |")
-    print("|" + "---:|" * len(result))
-    print("| " + " | ".join(str(v) for v in result.values()) + " |")
+    print(markdown_table([result]))
     return (
         0
         if result["lost"] == result["out of order"] == result["failed clients"] == 0

@@ -1,4 +1,4 @@
-"""``python -m livestream.bench``: every technique measured in one run.
+"""``livestream-bench``: every technique measured in one run.
 
 For each technique, in headless Chromium on this machine:
 
@@ -19,23 +19,20 @@ import subprocess
 import sys
 import time
 
-from .app import create_app
+from ..app import create_app
+from ..server import serve
+from ..sources import numbered
+from ..techniques import BY_NAME
 from .browser import (
     STREAM_ENDED,
     YieldClock,
-    _arrival_times,
     in_browser,
     latency_summary,
+    page_arrival_times,
 )
-from .server import serve
+from .report import markdown_table, progress_bar
 
-TECHNIQUES = {
-    "classic": "/xhr?poll=1",
-    "xhr": "/xhr",
-    "iframe": "/iframe",
-    "fetch": "/fetch",
-    "sse": "/sse",
-}
+TECHNIQUES = list(BY_NAME)
 
 # a light recorder for bursts: when the last message was drawn
 RECORD_LAST = """
@@ -50,14 +47,6 @@ new MutationObserver((records) => {
 
 QUICK = {"count": 50, "rate": 50.0, "burst": 5_000, "memory": (1_000, 10_000)}
 FULL = {"count": 500, "rate": 50.0, "burst": 100_000, "memory": (1_000, 100_000)}
-
-
-def numbered(count, interval, start=0):
-    """``message 0``, ``message 1``, ... (the same length whatever the technique)."""
-    for i in range(start, count):
-        yield f"message {i}"
-        if interval and i < count - 1:
-            time.sleep(interval)
 
 
 def url(server, path, **params):
@@ -77,7 +66,7 @@ MESSAGES_SHOWN = """() => {
 def latency(page, server, clock, path, count, rate, timeout):
     # a log long enough for every message: each arrival is paired with its yield
     page_url = url(server, path, count=count, interval=1 / rate, keep=max(count, 1))
-    arrivals = _arrival_times(page, page_url, timeout)
+    arrivals = page_arrival_times(page, page_url, timeout)
     summary = latency_summary(clock.times, arrivals)
     # every message's latency, for a chart; left out of the tables
     summary["latencies"] = [b - a for a, b in zip(clock.times, arrivals, strict=False)]
@@ -126,15 +115,6 @@ def server_cpu_per_10k(path_for_curl, messages=10_000):
         return (time.process_time() - began) * 10_000 / messages
 
 
-STREAMS = {
-    "classic": "/stream/text",
-    "xhr": "/stream/ndjson",
-    "iframe": "/stream/html",
-    "fetch": "/stream/ndjson",
-    "sse": "/stream/sse",
-}
-
-
 def run(techniques, settings, progress=None, timeout=120.0):
     """Measure each technique; a row of figures per technique."""
     steps = [
@@ -146,10 +126,12 @@ def run(techniques, settings, progress=None, timeout=120.0):
         for done, (technique, what) in enumerate(steps):
             if progress:
                 progress(done, len(steps), f"{technique}: {what}")
-            path = TECHNIQUES[technique]
+            path = BY_NAME[technique].path
             row = rows[technique]
             if what == "cpu":
-                row["server cpu s / 10k"] = server_cpu_per_10k(STREAMS[technique])
+                row["server cpu s / 10k"] = server_cpu_per_10k(
+                    BY_NAME[technique].stream_path
+                )
                 continue
             page = browser_page_factory()
             try:
@@ -198,7 +180,8 @@ TARGETS = [
     ("xhr", "p99", "<=", 0.060, "p99 latency at 50 messages/s"),
     *[
         (t, "first", "<=", 0.020, "first message")
-        for t in ("xhr", "iframe", "fetch", "sse")
+        for t in TECHNIQUES
+        if t != "xhr-polled"
     ],
     ("fetch", "per second", ">=", 50_000, "messages/s to the page"),
     ("xhr", "per second", ">=", 50_000, "messages/s to the page"),
@@ -245,13 +228,17 @@ def targets(rows):
     return lines
 
 
+def _millis(seconds):
+    return f"{seconds * 1000:.1f}"
+
+
 COLUMNS = [
     ("technique", "technique", "{}"),
-    ("first", "first ms", "ms"),
-    ("p50", "p50 ms", "ms"),
-    ("p95", "p95 ms", "ms"),
-    ("p99", "p99 ms", "ms"),
-    ("max", "max ms", "ms"),
+    ("first", "first ms", _millis),
+    ("p50", "p50 ms", _millis),
+    ("p95", "p95 ms", _millis),
+    ("p99", "p99 ms", _millis),
+    ("max", "max ms", _millis),
     ("lost", "lost", "{}"),
     ("per second", "burst msg/s", "{:,.0f}"),
     ("server cpu s / 10k", "server CPU s/10k", "{:.2f}"),
@@ -265,29 +252,9 @@ def markdown(rows):
         key=lambda k: (k.split(" @")[0], int(k.split("@")[1])),
     )
     columns = COLUMNS + [
-        (
-            k,
-            k.replace("heap MB", "heap MB").replace("nodes", "nodes"),
-            "{:,.1f}" if "heap" in k else "{:,}",
-        )
-        for k in memory_keys
+        (k, k, "{:,.1f}" if "heap" in k else "{:,}") for k in memory_keys
     ]
-    lines = [
-        "| " + " | ".join(title for _, title, _ in columns) + " |",
-        "|---" + "|--:" * (len(columns) - 1) + "|",
-    ]
-    for row in rows:
-        cells = []
-        for key, _, style in columns:
-            value = row.get(key)
-            if value is None:
-                cells.append("-")
-            elif style == "ms":
-                cells.append(f"{value * 1000:.1f}")
-            else:
-                cells.append(style.format(value))
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    return markdown_table(rows, columns)
 
 
 def to_csv(rows):
@@ -301,20 +268,9 @@ def to_csv(rows):
     return out.getvalue()
 
 
-def progress_bar(done, total, label, stream=sys.stderr):
-    """Draw how far the run has got, on one line where the stream is a terminal."""
-    width = 30
-    filled = round(width * done / total)
-    end = "\n" if done == total or not stream.isatty() else "\r"
-    stream.write(
-        f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {label:28}{end}"
-    )
-    stream.flush()
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(
-        prog="python -m livestream.bench",
+        prog="livestream-bench",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

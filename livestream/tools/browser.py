@@ -4,7 +4,6 @@ Playwright's own browser download is not reachable everywhere, so a Chromium
 the machine already has comes first; Playwright's managed one is the fallback.
 """
 
-import math
 import os
 import shutil
 import statistics
@@ -13,7 +12,10 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from .sources import run_source, sqrt_demo
+from ..app import create_app
+from ..server import serve
+from ..sources import run_source, sqrt_demo
+from .report import markdown_table, percentile
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "chrome")
 
@@ -107,10 +109,11 @@ def arrival_times(url, timeout=60.0):
     Waits until the page shows the end of the stream. Times are
     ``time.time()`` seconds.
     """
-    return in_browser(_arrival_times, url, timeout)
+    return in_browser(page_arrival_times, url, timeout)
 
 
-def _arrival_times(page, url, timeout):
+def page_arrival_times(page, url, timeout=60.0):
+    """:func:`arrival_times` in an open Playwright ``page``."""
     page.add_init_script(RECORD_ARRIVALS)
     # "load" never fires while a stream is open: wait for the response
     page.goto(url, wait_until="commit")
@@ -142,22 +145,11 @@ def latency_summary(yields, arrivals):
     }
 
 
-def percentile(ordered, p):
-    """The ``p``-th percentile of sorted ``ordered``, by the nearest rank."""
-    if not ordered:
-        raise ValueError("no values to take a percentile of")
-    rank = max(1, math.ceil(p / 100 * len(ordered)))
-    return ordered[rank - 1]
-
-
 def measure(path, source=None, count=10, interval=0.2, timeout=60.0):
     """Serve ``source`` and time the page at ``path`` in Chromium.
 
     Returns the figures of :func:`latency_summary`, in seconds.
     """
-    from .app import create_app
-    from .server import serve
-
     clock = YieldClock(source or sqrt_demo)
     sep = "&" if "?" in path else "?"
     with serve(create_app(clock)) as server:
@@ -173,19 +165,22 @@ def compare(paths, source=None, count=10, interval=0.2):
 
 def table(rows):
     """Rows from :func:`compare` as a Markdown table, times in milliseconds."""
-    timed = ("first", "p50", "p99", "max")
-    lines = [
-        "| page | messages | lost | first ms | p50 ms | p99 ms | max ms |",
-        "|---|--:|--:|--:|--:|--:|--:|",
-    ]
-    for row in rows:
-        times = [f"{row[k] * 1000:.0f}" if k in row else "-" for k in timed]
-        lines.append(
-            f"| `{row['page']}` | {row['messages']} | {row['lost']} | "
-            + " | ".join(times)
-            + " |"
-        )
-    return "\n".join(lines)
+
+    def millis(seconds):
+        return f"{seconds * 1000:.0f}"
+
+    return markdown_table(
+        rows,
+        [
+            ("page", "page", "`{}`"),
+            ("messages", "messages", "{}"),
+            ("lost", "lost", "{}"),
+            ("first", "first ms", millis),
+            ("p50", "p50 ms", millis),
+            ("p99", "p99 ms", millis),
+            ("max", "max ms", millis),
+        ],
+    )
 
 
 def main():

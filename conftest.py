@@ -1,0 +1,107 @@
+"""The fixtures of the whole suite, tests/ and e2e/ alike, built on each other:
+an app and its client; a live server; Redis and gunicorn, once a session;
+the browser and a technique's readout."""
+
+import socket
+
+import pytest
+
+from e2e.helpers import Readout
+from livestream import create_app, serve
+from livestream.feed import STREAM, connect
+from livestream.techniques import TECHNIQUES
+from livestream.tools.browser import launch_options
+from livestream.tools.services import start_gunicorn, start_redis
+
+
+@pytest.fixture
+def app():
+    """An app on the default demo source, quick enough for tests."""
+    return create_app(STREAM_COUNT=3, STREAM_INTERVAL=0, TESTING=True)
+
+
+@pytest.fixture
+def client(app):
+    """Flask's test client for ``app``."""
+    return app.test_client()
+
+
+@pytest.fixture
+def live():
+    """Serve on a real threaded server; every server is stopped after the test.
+
+    ``live(source)`` serves ``create_app(source)``; ``live(app=wsgi_app)``
+    serves any WSGI app; other keywords go to ``serve()``.
+    """
+    servers = []
+
+    def start(source=None, *, app=None, **kwargs):
+        if app is None:
+            app = create_app(source, TESTING=True)
+        server = serve(app, **kwargs)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def held_port():
+    """A port that another program listens on."""
+    other = socket.socket()
+    other.bind(("127.0.0.1", 0))
+    other.listen()
+    yield other.getsockname()[1]
+    other.close()
+
+
+@pytest.fixture(scope="session")
+def redis_service():
+    """A real redis-server on a free port, once for the whole session."""
+    with start_redis() as service:
+        yield service
+
+
+@pytest.fixture
+def redis_client(redis_service):
+    """A client of the session's Redis, with the feed emptied."""
+    client = connect(redis_service.url)
+    client.delete(STREAM)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def gunicorn_service(redis_service):
+    """gunicorn with two threaded workers on the session's Redis, once a session.
+
+    Each worker takes at most ten connections at once, so sixteen streams
+    must be spread over both.
+    """
+    with start_gunicorn(
+        workers=2,
+        threads=10,
+        redis_url=redis_service.url,
+        extra=("--worker-connections", "10"),
+    ) as service:
+        yield service
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    """Launch the machine's Chromium when it has one (see livestream.tools.browser)."""
+    return {**browser_type_launch_args, **launch_options()}
+
+
+@pytest.fixture(params=[technique.name for technique in TECHNIQUES])
+def technique(request):
+    """Each technique in turn, by name."""
+    return request.param
+
+
+@pytest.fixture
+def readout(page, technique):
+    """The readout of ``technique``'s page in a fresh browser page."""
+    return Readout(page, technique)

@@ -1,0 +1,2 @@
+"""Commands that need the heavy extras: benchmarks, load runs, local
+services, browsers."""

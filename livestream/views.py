@@ -1,0 +1,127 @@
+"""The pages, one per technique, and the streams they read."""
+
+import itertools
+import os
+
+from flask import (
+    Blueprint,
+    current_app,
+    render_template,
+    request,
+    stream_template,
+    url_for,
+)
+from markupsafe import Markup
+
+from . import params
+from .framing import (
+    SSE_END,
+    SSE_KEEPALIVE,
+    framed,
+    html_item,
+    ndjson_line,
+    plain_line,
+    sse_event,
+    sse_failure,
+    sse_retry,
+)
+from .sources import run_source
+from .streams import KEEPALIVE, Livestream, Outcome, relay, stream_response
+from .techniques import PAGES, TECHNIQUES, find
+
+bp = Blueprint("livestream", __name__)
+
+
+@bp.app_context_processor
+def page_context():
+    """What every page's template uses: the technique table and the options
+    every page takes from its query (count, interval, keep, embed)."""
+    return {"techniques": TECHNIQUES, **params.page_options()}
+
+
+def open_source(start=0, keepalive=None):
+    """This request's run of the app's source, relayed from a thread of its own."""
+    state = Livestream.of()
+    settings = params.stream_params()
+    messages = run_source(state.source, settings["count"], settings["interval"], start)
+    return relay(messages, request.environ, state.open_streams, keepalive)
+
+
+@bp.get(f"/<any({', '.join(PAGES)}):page>")
+def page(page):
+    """The page that shows the stream with one technique."""
+    technique = find(page, params.flag("poll")) or find(page)
+    stream_url = url_for(f".{technique.stream}", **params.stream_params())
+    return render_template(
+        technique.template, current=technique.name, stream_url=stream_url
+    )
+
+
+@bp.get("/")
+def gallery():
+    """Every technique side by side on the same stream."""
+    return render_template("gallery.html", current="gallery")
+
+
+@bp.get("/status")
+def status():
+    """What the app is doing now, as JSON: open streams, and which process."""
+    return {
+        "active_streams": len(Livestream.of().open_streams),
+        "pid": os.getpid(),
+    }
+
+
+@bp.get("/stream/text")
+def stream_text():
+    """The classic answer's stream: plain text, one message a line."""
+    batches = open_source()
+    return stream_response(framed(batches, plain_line), "text/plain", batches.close)
+
+
+@bp.get("/stream/ndjson")
+def stream_ndjson():
+    """Newline-delimited JSON: a message with a newline in it stays whole."""
+    batches = open_source()
+    return stream_response(
+        framed(batches, ndjson_line), "application/x-ndjson", batches.close
+    )
+
+
+@bp.get("/stream/html")
+def stream_html():
+    """An HTML document that grows by one escaped ``.message`` per message."""
+    batches = open_source()
+    outcome = Outcome(current_app.logger)
+    # html_item escapes each message into its list item, so the joined items
+    # are markup; stream_template keeps the request context for the
+    # generator, so url_for works mid-stream
+    items = outcome.watch(map(Markup, framed(batches, html_item)))
+    body = stream_template("stream.html", items=items, outcome=outcome)
+    return stream_response(body, "text/html", batches.close)
+
+
+@bp.get("/stream/sse")
+def stream_sse():
+    """Server-Sent Events: an id per message, keep-alives, and an end event."""
+    start = params.last_event_id(params.stream_params()["count"]) + 1
+    events = open_source(start, current_app.config["SSE_KEEPALIVE"])
+    retry = current_app.config["SSE_RETRY_MS"]
+    outcome = Outcome(current_app.logger)
+
+    def frames():
+        ids = itertools.count(start)
+        for batch in events:
+            if batch is KEEPALIVE:
+                yield SSE_KEEPALIVE
+            else:
+                yield from framed([batch], lambda m: sse_event(m, next(ids)))
+
+    def body():
+        yield sse_retry(retry)
+        yield from outcome.watch(frames())
+        # a failure is final: the page closes its EventSource rather than
+        # reconnect into the same error again
+        yield sse_failure(outcome.error) if outcome.error else SSE_END
+
+    return stream_response(body(), "text/event-stream", events.close)

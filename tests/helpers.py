@@ -1,0 +1,89 @@
+"""Helpers the tests share: sources that record how they ran, readers of
+what a stream sends, and the hostile messages."""
+
+import html
+import json
+import re
+import threading
+import time
+
+
+class Recorder:
+    """A source that yields given messages and records how its run ended."""
+
+    def __init__(self, messages=(), interval=None, forever=False):
+        self.messages = list(messages)
+        self.interval = interval
+        self.forever = forever
+        self.started = threading.Event()
+        self.closed = threading.Event()
+
+    def __call__(self, count, interval):
+        wait = self.interval if self.interval is not None else interval
+        self.started.set()
+        try:
+            i = 0
+            while self.forever or i < len(self.messages):
+                yield self.messages[i] if i < len(self.messages) else f"tick {i}"
+                i += 1
+                if wait:
+                    threading.Event().wait(wait)
+        finally:
+            self.closed.set()
+
+
+def wait_until(condition, timeout):
+    """Poll ``condition()`` until it is true; False if ``timeout`` s pass first."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def parse_sse(text):
+    """Read an event stream as a browser does: events, retry, comments."""
+    events, comments, retry = [], 0, None
+    fields, data = {}, []
+    for line in re.split(r"\r\n|\r|\n", text):
+        if not line:
+            if data:  # a block without data: lines dispatches nothing
+                events.append({**fields, "data": "\n".join(data)})
+            fields, data = {}, []
+        elif line.startswith(":"):
+            comments += 1
+        else:
+            name, _, value = line.partition(":")
+            value = value.removeprefix(" ")
+            if name == "data":
+                data.append(value)
+            elif name == "retry":
+                retry = int(value)
+            else:
+                fields[name] = value
+    return {"events": events, "comments": comments, "retry": retry}
+
+
+HOSTILE = {
+    "markup": "<img src=x onerror=alert(1)><script>alert(2)</script>",
+    "newline": "one\ntwo",
+    "crlf": "one\r\ntwo",
+    "lone cr": "one\rtwo",
+    "nul": "one\0two",
+    "lone surrogate": "one\ud800two",
+    "1 MB": "x" * 1_000_000,
+}
+# what each format cannot carry (see livestream.framing)
+REFUSED = {
+    "text": {"newline", "crlf", "lone cr", "lone surrogate"},
+    "ndjson": set(),
+    "html": {"nul", "lone surrogate"},
+    "sse": {"crlf", "lone cr", "lone surrogate"},
+}
+
+
+def stream_url_in(page_html):
+    """The stream URL that a page hands to its script (as JSON) or its iframe."""
+    (found,) = re.findall(r'"([^"]*/stream/[^"]*)"', page_html)
+    return html.unescape(json.loads(f'"{found}"'))
