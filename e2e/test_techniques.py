@@ -85,3 +85,25 @@ def test_the_log_keeps_the_newest_messages_and_counts_them_all(live, page, techn
     readout.expect_ended()
     expect(page.locator("#count")).to_have_text("20")
     assert readout.texts() == ["m15", "m16", "m17", "m18", "m19"]
+
+
+@pytest.mark.parametrize("technique", ["xhr", "fetch"])
+def test_a_line_that_is_not_json_fails_visibly(live, page, technique):
+    # whatever sits between the server and the page (a proxy's error page, a
+    # broken middleware) can hand the page a line that is not JSON: the page
+    # must say so and stop, not stall on the same line
+    page.route(
+        "**/stream/ndjson*",
+        lambda route: route.fulfill(
+            status=200,
+            content_type="application/x-ndjson",
+            body='"first"\n<html>oops</html>\n"never shown"\n',
+        ),
+    )
+    readout = Readout(page, technique)
+    readout.open(live())
+    expect(page.locator("#latest")).to_have_text(
+        "Error: a line that is not JSON: <html>oops</html>"
+    )
+    assert readout.texts() == ["first"]
+    expect(page.locator("#count")).to_have_text("1")

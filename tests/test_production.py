@@ -9,10 +9,12 @@ import requests
 from livestream import create_app
 from livestream.feed import follow, is_entry_id, publish
 from livestream.tools.fanout import run_fanout
+from livestream.tools.services import free_port
 from tests.helpers import parse_sse
 
-# nothing listens on port 1: a feed that is served, but whose Redis is away
-UNREACHABLE = "redis://127.0.0.1:1/0"
+# a port that was free a moment ago: a feed that is served, but whose Redis
+# is away
+UNREACHABLE = f"redis://127.0.0.1:{free_port()}/0"
 
 
 class FeedReader(threading.Thread):
