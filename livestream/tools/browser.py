@@ -20,17 +20,56 @@ from .report import markdown_table, percentile
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "chrome")
 
 # every page records when each .message element appears, in every frame, on
-# the same clock as Python's time.time() (milliseconds since the epoch)
+# the same clock as Python's time.time() (milliseconds since the epoch).
+# Playwright runs this in each new document, but a streamed iframe's
+# document replaces the frame's first, empty one in the same window, and now
+# and then the script does not run again for it (one run in ten on a busy
+# machine): the observer stays on the old document and sees nothing. So a
+# recorder belongs to a document, and the top page also looks at its frames
+# on every animation frame and gives any document that lacks one its own,
+# counting the messages already there as arriving then (late, never lost)
 RECORD_ARRIVALS = """
-window.__arrivals = [];
-new MutationObserver((records) => {
-  const now = performance.timeOrigin + performance.now();
-  for (const record of records)
-    for (const node of record.addedNodes)
-      if (node.classList && node.classList.contains("message"))
-        window.__arrivals.push(now);
-}).observe(document, { childList: true, subtree: true });
+(() => {
+  function record(win, late) {
+    if (win.__recorded === win.document) return;
+    win.__recorded = win.document;
+    const arrivals = (win.__arrivals = []);
+    win.__late = 0;
+    const now = () => performance.timeOrigin + performance.now();
+    if (late)
+      for (const node of win.document.getElementsByClassName("message")) {
+        arrivals.push(now());
+        win.__late += 1;
+      }
+    new win.MutationObserver((records) => {
+      const seen = now();
+      for (const record of records)
+        for (const node of record.addedNodes)
+          if (node.classList && node.classList.contains("message"))
+            arrivals.push(seen);
+    }).observe(win.document, { childList: true, subtree: true });
+  }
+  record(window, false);
+  if (window.top !== window) return;
+  function watchFrames() {
+    for (const frame of document.querySelectorAll("iframe")) {
+      const win = frame.contentWindow;
+      // a frame still on its first, empty document has no messages yet
+      if (win && win.document && win.location.href !== "about:blank")
+        record(win, true);
+    }
+    requestAnimationFrame(watchFrames);
+  }
+  requestAnimationFrame(watchFrames);
+})();
 """
+
+# every .message element shown in a frame, and how many the recorder saw
+RECORDED = """() => ({
+  shown: document.getElementsByClassName("message").length,
+  arrivals: window.__arrivals || [],
+  late: window.__late || 0,
+})"""
 
 STREAM_ENDED = """() => {
   const frame = document.querySelector("iframe");
@@ -120,7 +159,15 @@ def page_arrival_times(page, url, timeout=60.0):
     page.wait_for_function(STREAM_ENDED, timeout=timeout * 1000)
     arrivals = []
     for frame in page.frames:
-        arrivals += frame.evaluate("window.__arrivals || []")
+        recorded = frame.evaluate(RECORDED)
+        # a page that keeps a bounded log shows fewer than it received, never
+        # more: more shown than recorded means the recorder missed some
+        if recorded["shown"] > len(recorded["arrivals"]):
+            raise RuntimeError(
+                f"{frame.url} shows {recorded['shown']} messages but only "
+                f"{len(recorded['arrivals'])} arrivals were recorded"
+            )
+        arrivals += recorded["arrivals"]
     return sorted(ms / 1000 for ms in arrivals)
 
 
