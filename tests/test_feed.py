@@ -91,13 +91,15 @@ def test_a_quiet_feed_sends_keep_alives(live, redis_service, redis_client):
 
 
 def _connections(service):
-    """Connections the gunicorn workers of ``service`` hold to clients."""
+    """Connections the gunicorn workers of ``service`` hold to clients, whether
+    or not the client has closed its end (CLOSE_WAIT)."""
     port = int(service.url.rsplit(":", 1)[1])
     return sum(
         1
         for worker in psutil.Process(service.process.pid).children()
         for conn in worker.net_connections("tcp")
-        if conn.laddr.port == port and conn.status == psutil.CONN_ESTABLISHED
+        if conn.laddr.port == port
+        and conn.status in (psutil.CONN_ESTABLISHED, psutil.CONN_CLOSE_WAIT)
     )
 
 
