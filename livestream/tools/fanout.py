@@ -59,11 +59,16 @@ async def _client(host, port, path, state, timeout):
         await writer.drain()
         while await asyncio.wait_for(reader.readline(), timeout) not in (b"\r\n", b""):
             pass  # the headers
+        heard = time.monotonic()
         while line := await asyncio.wait_for(reader.readline(), timeout):
             if line.startswith(b"event: failure"):
                 break  # what it did not deliver counts as lost
             if not line.startswith(b"data:"):
+                # keep-alives keep the connection, not the client, waiting
+                if time.monotonic() - heard > timeout:
+                    break
                 continue
+            heard = time.monotonic()
             message = json.loads(line[5:])
             if "warmup" in message:
                 if not ready:
