@@ -84,7 +84,6 @@ def gunicorn_service(redis_service):
         workers=2,
         threads=10,
         redis_url=redis_service.url,
-        extra=("--worker-connections", "10"),
     ) as service:
         yield service
 

@@ -2,6 +2,7 @@
 runs a source on a thread of its own and stops when the client goes away."""
 
 import queue
+import select
 import socket
 import threading
 import time
@@ -187,10 +188,16 @@ def client_gone(sock):
     send nothing else on a connection while it streams.
     """
     try:
+        # ask poll() first: a gevent socket's recv() would wait for data
+        # (and time out) even with MSG_DONTWAIT; poll has no fd limit
+        watcher = select.poll()
+        watcher.register(sock, select.POLLIN)
+        if not watcher.poll(0):
+            return False
         return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
     except BlockingIOError:
         return False
-    except OSError:
+    except (OSError, ValueError):
         return True
 
 

@@ -87,3 +87,45 @@ def stream_url_in(page_html):
     """The stream URL that a page hands to its script (as JSON) or its iframe."""
     (found,) = re.findall(r'"([^"]*/stream/[^"]*)"', page_html)
     return html.unescape(json.loads(f'"{found}"'))
+
+
+class FeedReader(threading.Thread):
+    """A client of a live-feed stream that keeps what it reads.
+
+    It hangs up after ``want`` events (what came in the same chunk after them
+    is never handled); ``cut`` says whether the server broke the stream off.
+    """
+
+    def __init__(self, url, want, last_id=None, path="/stream/feed"):
+        super().__init__(daemon=True)
+        self.url, self.want, self.path = url, want, path
+        self.headers = {"Last-Event-ID": last_id} if last_id else {}
+        self.text, self.events, self.worker = "", [], None
+        self.connected = threading.Event()
+        self.cut = False
+
+    def run(self):
+        import requests
+
+        try:
+            self._read(requests)
+        except requests.RequestException:
+            self.cut = True
+
+    def _read(self, requests):
+        with requests.get(
+            self.url + self.path, headers=self.headers, stream=True, timeout=30
+        ) as response:
+            for chunk in response.iter_content(chunk_size=None, decode_unicode=True):
+                self.text += chunk
+                if "served by process" in self.text and not self.connected.is_set():
+                    self.worker = self.text.split("served by process ")[1].split()[0]
+                    self.connected.set()
+                events = [e for e in parse_sse(self.text)["events"]]
+                self.events = events[: self.want]
+                if len(events) >= self.want:
+                    return
+
+    def data(self):
+        """The data of each event read so far."""
+        return [event["data"] for event in self.events]

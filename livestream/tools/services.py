@@ -121,9 +121,22 @@ def start_redis(port=None, directory=None, timeout=10.0):
 
 
 def start_gunicorn(
-    workers=2, threads=50, port=None, redis_url=None, timeout=20.0, extra=()
+    workers=2,
+    threads=50,
+    port=None,
+    redis_url=None,
+    timeout=20.0,
+    extra=(),
+    app="livestream:create_app()",
+    worker_class=WORKER_CLASS,
+    log=None,
 ):
-    """gunicorn serving ``livestream:create_app()`` with threaded workers."""
+    """gunicorn serving ``app`` (livestream's by default) with threaded workers.
+
+    ``worker_class="gevent"`` serves each connection on a green thread
+    instead; ``threads`` then bounds the connections a worker takes.
+    ``log`` is a file for gunicorn's own log (by default this one's stderr).
+    """
     port = port or free_port()
     env = dict(os.environ)
     if redis_url:
@@ -133,10 +146,13 @@ def start_gunicorn(
         "-m",
         "gunicorn",
         "--worker-class",
-        WORKER_CLASS,
+        worker_class,
         "--workers",
         str(workers),
-        "--threads",
+        # connections a worker takes at once: one thread (or green thread)
+        # each, so a worker that is full leaves the next to the others
+        *(("--threads", str(threads)) if worker_class == "gthread" else ()),
+        "--worker-connections",
         str(threads),
         "--bind",
         f"127.0.0.1:{port}",
@@ -146,9 +162,9 @@ def start_gunicorn(
         "--log-level",
         "warning",
         *extra,
-        "livestream:create_app()",
+        app,
     ]
-    process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL)
+    process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stderr=log)
     url = f"http://127.0.0.1:{port}"
 
     def answers():
