@@ -109,6 +109,9 @@ class Readout:
         return {count: doc ? doc.querySelectorAll(".message").length : 0,
                 ended: Boolean(doc && doc.getElementById("done"))};
       }
-      return {count: Number(document.getElementById("count").textContent),
-              ended: document.getElementById("latest").textContent === "Done"};
+      // the page may still be parsing: no readout yet is a count of 0
+      const count = document.getElementById("count");
+      const latest = document.getElementById("latest");
+      return {count: count ? Number(count.textContent) : 0,
+              ended: Boolean(latest && latest.textContent === "Done")};
     }"""
