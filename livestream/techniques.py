@@ -89,6 +89,17 @@ TECHNIQUES = (
         "EventSource: ids, reconnects on its own, resumes where it was.",
         "for live feeds, and through proxies that buffer everything else.",
     ),
+    Technique(
+        "ws",
+        "ws",
+        False,
+        "ws.html",
+        "stream_ws",
+        "WebSocket messages",
+        "WebSocket (flask-sock)",
+        "One WebSocket message per message; no ids, no reconnect of its own.",
+        "when the page talks back too; a resume token must stand in for ids.",
+    ),
 )
 
 BY_NAME = {technique.name: technique for technique in TECHNIQUES}
