@@ -28,6 +28,11 @@ class Technique:
         return "/" + self.stream.replace("_", "/")
 
     @property
+    def websocket(self):
+        """Whether the stream is a WebSocket rather than an HTTP response."""
+        return self.stream == "stream_ws"
+
+    @property
     def scripted(self):
         """Whether a script reads the stream (all but the iframe)."""
         return self.page != "iframe"
