@@ -41,10 +41,12 @@ def stream_response(body, mimetype, close):
 
 
 class Livestream:
-    """What an app made by ``create_app()`` keeps: its source, its open streams."""
+    """What an app made by ``create_app()`` keeps: its source, the generator
+    of its streamed answers, its open streams."""
 
-    def __init__(self, source):
+    def __init__(self, source, answer):
         self.source = source
+        self.answer = answer
         self.open_streams = OpenStreams()
 
     @classmethod
