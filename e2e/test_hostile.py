@@ -17,12 +17,14 @@ FORMAT = {
     "iframe": "html",
     "fetch": "ndjson",
     "sse": "sse",
+    "ws": "ws",
 }
 # one message each format refuses (NDJSON only refuses what JSON cannot encode)
 REFUSE = {
     "ndjson": {"reading": float("nan")},
     "html": HOSTILE["nul"],
     "sse": HOSTILE["crlf"],
+    "ws": HOSTILE["lone surrogate"],
 }
 
 
@@ -49,7 +51,7 @@ def test_what_a_format_carries_arrives_exactly(live, page, technique):
     assert page.evaluate("window.pwned") is None
 
 
-@pytest.mark.parametrize("technique", ["xhr", "fetch", "iframe", "sse"])
+@pytest.mark.parametrize("technique", ["xhr", "fetch", "iframe", "sse", "ws"])
 def test_a_refused_message_shows_an_error(live, page, technique):
     refused = REFUSE[FORMAT[technique]]
     readout = Readout(page, technique)
@@ -59,5 +61,7 @@ def test_a_refused_message_shows_an_error(live, page, technique):
         expect(error).to_contain_text("HTML cannot carry a NUL character")
     else:
         expect(page.locator("#latest")).to_contain_text("Error: ")
-    if technique == "sse":
-        expect(page.locator("#latest")).to_contain_text("SSE cannot carry")
+    if technique in ("sse", "ws"):
+        # both say why in-band: an event, a close reason
+        said = {"sse": "SSE cannot carry", "ws": "WebSocket cannot carry"}
+        expect(page.locator("#latest")).to_contain_text(said[technique])

@@ -10,7 +10,7 @@ from .helpers import Readout
 pytestmark = [pytest.mark.browser, pytest.mark.redis]
 
 
-@pytest.mark.parametrize("technique", ["xhr", "iframe", "fetch", "sse"])
+@pytest.mark.parametrize("technique", ["xhr", "iframe", "fetch", "sse", "ws"])
 def test_the_count_climbs_under_gunicorn(page, technique, gunicorn_service):
     Readout(page, technique).expect_climbing_count(gunicorn_service)
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from flask import Flask
 from werkzeug.exceptions import HTTPException
 
+from . import answer as answer_page
 from . import feed, params, views
 from .sources import sqrt_demo
 from .streams import Livestream
@@ -24,6 +25,8 @@ DEFAULTS = {
     # /feed at all; None serves it when redis-py is there and REDIS_URL is set
     "REDIS_URL": None,
     "FEED": None,
+    # the largest request body /stream/answer reads, in bytes
+    "ANSWER_MAX_BYTES": answer_page.MAX_BYTES,
 }
 
 
@@ -42,8 +45,11 @@ TEMPLATES = resource_folder("templates")
 STATIC = resource_folder("static")
 
 
-def create_app(source=None, **config):
+def create_app(source=None, answer=None, **config):
     """Build the app that streams ``source(count, interval)`` to every page.
+
+    ``answer(prompt)`` makes the pieces of text that /chat streams back to a
+    prompt (by default, a made-up answer).
 
     ``config`` updates Flask's config; ``STREAM_COUNT`` and ``STREAM_INTERVAL``
     are the defaults for requests that leave ``count`` or ``interval`` out,
@@ -53,6 +59,11 @@ def create_app(source=None, **config):
         raise TypeError(
             "source must be a callable source(count, interval) that returns "
             f"the messages, not {type(source).__name__}"
+        )
+    if answer is not None and not callable(answer):
+        raise TypeError(
+            "answer must be a callable answer(prompt) that returns the pieces "
+            f"of the answer, not {type(answer).__name__}"
         )
     lower = [key for key in config if not key.isupper()]
     if lower:
@@ -64,9 +75,12 @@ def create_app(source=None, **config):
     app.config.from_prefixed_env("LIVESTREAM")
     app.config.update(config)
     check_config(app.config)
-    app.extensions["livestream"] = Livestream(source or sqrt_demo)
+    app.extensions["livestream"] = Livestream(
+        source or sqrt_demo, answer or answer_page.made_up
+    )
 
     app.register_blueprint(views.bp)
+    app.register_blueprint(answer_page.bp)
     if feed_enabled(app.config):
         app.register_blueprint(feed.bp)
     app.register_error_handler(HTTPException, plain_error)
@@ -90,6 +104,9 @@ def check_config(config):
         raise ValueError(
             "SSE_RETRY_MS must be a whole number of milliseconds, 0 or more"
         )
+    limit = config["ANSWER_MAX_BYTES"]
+    if not (_is_number(limit) and isinstance(limit, int) and limit > 0):
+        raise ValueError("ANSWER_MAX_BYTES must be a whole number of bytes above 0")
 
 
 def feed_enabled(config):

@@ -12,6 +12,7 @@ plain lines   a line break (it would split the message), a lone surrogate
 NDJSON        nothing: JSON escapes every character
 HTML          NUL (parsers turn it into U+FFFD), a lone surrogate
 SSE           a carriage return (it arrives as "\\n"), a lone surrogate
+WebSocket     a lone surrogate (a text message is UTF-8)
 ============  ==========================================================
 
 Everywhere: an object JSON cannot encode, and NaN or infinity, which are not
@@ -86,6 +87,11 @@ def html_text(message):
     if "\0" in text:
         raise Unsendable("HTML", "a NUL character", message)
     return Markup(str(escape(text)).replace("\r", "&#13;"))
+
+
+def ws_text(message):
+    """One WebSocket text message: the message's text, nothing around it."""
+    return _unicode_text(message, "WebSocket")
 
 
 def framed(batches, frame):

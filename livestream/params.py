@@ -71,9 +71,9 @@ def number(name, default, spec=None):
         abort(400, str(error))
 
 
-def flag(name):
+def flag(name, default=False):
     """A 0-or-1 query parameter as a bool."""
-    value = request.args.get(name, "0")
+    value = request.args.get(name, "1" if default else "0")
     if value not in ("0", "1"):
         abort(400, f"{name} must be 0 or 1, got {shown(value)}")
     return value == "1"
@@ -103,6 +103,30 @@ def page_options():
     return g.page_options
 
 
+def after(count):
+    """The id in ``?after=``: the last message a reader already has, else -1.
+
+    A WebSocket has no ``Last-Event-ID``: a page that reconnects sends its
+    place in the stream as this resume token.
+    """
+    raw = request.args.get("after")
+    if raw is None:
+        return -1
+    return message_id("after", raw, count)
+
+
+def message_id(name, raw, count):
+    """``raw`` as one of the ids 0 to count - 1 of a stream, else a 400."""
+    text = raw.strip()
+    if len(text) <= MAX_LENGTH and re.fullmatch(INTEGER, text) and int(text) < count:
+        return int(text)
+    abort(
+        400,
+        f"{name} must be a message id from 0 to {count - 1} "
+        f"for count={count}, got {shown(raw)}",
+    )
+
+
 def last_event_id(count):
     """The id in ``Last-Event-ID``, or -1 for a first connection.
 
@@ -113,10 +137,4 @@ def last_event_id(count):
     raw = request.headers.get("Last-Event-ID", "").strip()
     if not raw:
         return -1
-    if len(raw) <= MAX_LENGTH and re.fullmatch(INTEGER, raw) and int(raw) < count:
-        return int(raw)
-    abort(
-        400,
-        f"Last-Event-ID must be a message id from 0 to {count - 1} "
-        f"for count={count}, got {shown(raw)}",
-    )
+    return message_id("Last-Event-ID", raw, count)

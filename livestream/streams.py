@@ -42,10 +42,12 @@ def stream_response(body, mimetype, close):
 
 
 class Livestream:
-    """What an app made by ``create_app()`` keeps: its source, its open streams."""
+    """What an app made by ``create_app()`` keeps: its source, the generator
+    of its streamed answers, its open streams."""
 
-    def __init__(self, source):
+    def __init__(self, source, answer):
         self.source = source
+        self.answer = answer
         self.open_streams = OpenStreams()
 
     @classmethod
@@ -93,7 +95,7 @@ class OpenStreams:
             self._count += change
 
 
-def relay(messages, environ, open_streams, keepalive=None):
+def relay(messages, environ, open_streams, keepalive=None, gone=None):
     """Yield ``messages``, in lists, until they end, the client goes away, or the
     server stops.
 
@@ -107,8 +109,14 @@ def relay(messages, environ, open_streams, keepalive=None):
     source at its next message. With ``keepalive`` seconds, KEEPALIVE is
     yielded after each quiet spell that long. An exception in the source is
     raised here, in the request's thread.
+
+    ``gone()`` says whether the client left; by default a look at the
+    request's socket (a WebSocket has a reader of its own on that socket,
+    which knows better).
     """
-    sock = environ.get("werkzeug.socket")
+    if gone is None:
+        sock = environ.get("werkzeug.socket")
+        gone = sock and (lambda: client_gone(sock))
     handoff = queue.Queue(maxsize=MAX_BATCH)
     stopping = threading.Event()
 
@@ -147,9 +155,9 @@ def relay(messages, environ, open_streams, keepalive=None):
             except queue.Empty:
                 item = _NOTHING
             now = time.monotonic()
-            if sock is not None and now - last_check >= CHECK_EVERY:
+            if gone and now - last_check >= CHECK_EVERY:
                 last_check = now
-                if client_gone(sock):
+                if gone():
                     return
             if item is _NOTHING:
                 if keepalive and now - last_sent >= keepalive:

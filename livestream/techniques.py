@@ -28,6 +28,11 @@ class Technique:
         return "/" + self.stream.replace("_", "/")
 
     @property
+    def websocket(self):
+        """Whether the stream is a WebSocket rather than an HTTP response."""
+        return self.stream == "stream_ws"
+
+    @property
     def scripted(self):
         """Whether a script reads the stream (all but the iframe)."""
         return self.page != "iframe"
@@ -88,6 +93,17 @@ TECHNIQUES = (
         "Server-Sent Events",
         "EventSource: ids, reconnects on its own, resumes where it was.",
         "for live feeds, and through proxies that buffer everything else.",
+    ),
+    Technique(
+        "ws",
+        "ws",
+        False,
+        "ws.html",
+        "stream_ws",
+        "WebSocket messages",
+        "WebSocket (flask-sock)",
+        "One WebSocket message per message; no ids, no reconnect of its own.",
+        "when the page talks back too; a resume token must stand in for ids.",
     ),
 )
 

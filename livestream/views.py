@@ -1,16 +1,20 @@
 """The pages, one per technique, and the streams they read."""
 
+import contextlib
 import itertools
 import os
+import socket
 
 from flask import (
     Blueprint,
+    abort,
     current_app,
     render_template,
     request,
     stream_template,
     url_for,
 )
+from flask_sock import Sock
 from markupsafe import Markup
 
 from . import params
@@ -24,12 +28,21 @@ from .framing import (
     sse_event,
     sse_failure,
     sse_retry,
+    ws_text,
 )
 from .sources import run_source
 from .streams import KEEPALIVE, Livestream, Outcome, relay, stream_response
 from .techniques import PAGES, TECHNIQUES, find
 
 bp = Blueprint("livestream", __name__)
+# flask-sock's routes go on the blueprint: nothing to set up on the app
+sock = Sock()
+
+# WebSocket close codes: a normal end, and a server that could not go on
+WS_DONE = 1000
+WS_FAILED = 1011
+# a close frame's reason is at most 123 bytes
+WS_REASON_BYTES = 120
 
 
 @bp.app_context_processor
@@ -39,12 +52,12 @@ def page_context():
     return {"techniques": TECHNIQUES, **params.page_options()}
 
 
-def open_source(start=0, keepalive=None):
+def open_source(start=0, keepalive=None, gone=None):
     """This request's run of the app's source, relayed from a thread of its own."""
     state = Livestream.of()
     settings = params.stream_params()
     messages = run_source(state.source, settings["count"], settings["interval"], start)
-    return relay(messages, request.environ, state.open_streams, keepalive)
+    return relay(messages, request.environ, state.open_streams, keepalive, gone)
 
 
 @bp.get(f"/<any({', '.join(PAGES)}):page>")
@@ -53,7 +66,12 @@ def page(page):
     technique = find(page, params.flag("poll")) or find(page)
     stream_url = url_for(f".{technique.stream}", **params.stream_params())
     return render_template(
-        technique.template, current=technique.name, stream_url=stream_url
+        technique.template,
+        current=technique.name,
+        stream_url=stream_url,
+        # only the WebSocket page reads it: resume=0 reconnects without the
+        # resume token, to show what a WebSocket loses on its own
+        resume=params.flag("resume", default=True),
     )
 
 
@@ -125,3 +143,46 @@ def stream_sse():
         yield sse_failure(outcome.error) if outcome.error else SSE_END
 
     return stream_response(body(), "text/event-stream", events.close)
+
+
+@bp.get("/stream/ws")
+def stream_ws_over_http():
+    """/stream/ws without the upgrade: say what it is rather than a bare 400."""
+    params.after(params.stream_params()["count"])
+    abort(400, '/stream/ws is a WebSocket: open it with new WebSocket("ws://...")')
+
+
+@bp.before_request
+def check_before_upgrade():
+    """A WebSocket's query is checked before the upgrade, so a bad one gets
+    the same one-line 400 as any stream rather than a socket that closes."""
+    if request.endpoint == "livestream.stream_ws":
+        params.after(params.stream_params()["count"])
+
+
+@sock.route("/stream/ws", bp=bp)
+def stream_ws(ws):
+    """A WebSocket: one text message per message, then close code 1000.
+
+    It has no ``Last-Event-ID``: a page that reconnects says where it was
+    with ``?after=<the last id it has>``.
+    """
+    start = params.after(params.stream_params()["count"]) + 1
+    # the socket's own reader thread sees a close or a hang-up first
+    batches = open_source(start, gone=lambda: not ws.connected)
+    outcome = Outcome(current_app.logger)
+    texts = (ws_text(message) for batch in batches for message in batch)
+    try:
+        for text in outcome.watch(texts):
+            ws.send(text)
+    finally:
+        batches.close()
+    if outcome.error:
+        reason = outcome.error.encode()[:WS_REASON_BYTES].decode(errors="ignore")
+        ws.close(WS_FAILED, reason)
+    else:
+        ws.close(WS_DONE, "end")
+    # nothing may follow the close frame: werkzeug writes an HTTP response
+    # once the view returns, which a browser reads as a bad frame (code 1006)
+    with contextlib.suppress(OSError):
+        ws.sock.shutdown(socket.SHUT_WR)

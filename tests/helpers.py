@@ -80,6 +80,7 @@ REFUSED = {
     "ndjson": set(),
     "html": {"nul", "lone surrogate"},
     "sse": {"crlf", "lone cr", "lone surrogate"},
+    "ws": {"lone surrogate"},
 }
 
 

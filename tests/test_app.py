@@ -15,7 +15,16 @@ STREAMS = {
     "/stream/html": "text/html",
     "/stream/sse": "text/event-stream",
 }
-PAGES = ["/", "/xhr", "/xhr?poll=1", "/iframe", "/fetch", "/sse", "/xhr?embed=1"]
+PAGES = [
+    "/",
+    "/xhr",
+    "/xhr?poll=1",
+    "/iframe",
+    "/fetch",
+    "/sse",
+    "/ws",
+    "/xhr?embed=1",
+]
 HOSTILE = "<img src=x onerror=alert(1)>"
 
 
@@ -197,6 +206,7 @@ def test_the_gallery_embeds_every_technique(client):
         "/iframe?embed=1&count=4&interval=0.5",
         "/fetch?embed=1&count=4&interval=0.5",
         "/sse?embed=1&count=4&interval=0.5",
+        "/ws?embed=1&count=4&interval=0.5",
     ]
     for src in frames:
         assert client.get(html.unescape(src)).status_code == 200

@@ -17,6 +17,8 @@ NEEDS = {
     "05_compare.ipynb": [pytest.mark.browser],
     "06_pitfalls.ipynb": [pytest.mark.browser],
     "07_scale_out.ipynb": [pytest.mark.redis],
+    "08_sse_or_websocket.ipynb": [pytest.mark.browser],
+    "09_streamed_answer.ipynb": [pytest.mark.browser],
 }
 
 

@@ -14,13 +14,16 @@ PATHS = [
     "/iframe",
     "/fetch",
     "/sse",
+    "/ws",
     "/status",
     "/stream/text",
     "/stream/ndjson",
     "/stream/html",
     "/stream/sse",
+    "/stream/ws",
 ]
-NAMES = st.sampled_from(["count", "interval", "poll", "embed"]) | st.text(max_size=8)
+KNOWN = ["count", "interval", "poll", "embed", "after", "resume"]
+NAMES = st.sampled_from(KNOWN) | st.text(max_size=8)
 VALUES = (
     st.text(max_size=20)
     | st.integers(-10, 2_000_000).map(str)

@@ -9,7 +9,8 @@ For each technique, in headless Chromium on this machine:
 - memory: the page's JS heap and DOM node count once it has shown 1,000 and
   100,000 messages (Chrome DevTools Protocol, ``Performance.getMetrics``);
 - server cost: CPU seconds the server spends per 10,000 messages, read by
-  curl so that no browser or client shares the process.
+  curl (a WebSocket: by ``livestream.tools.wsread``) in a process of its
+  own, so that no browser or client shares the server's process.
 """
 
 import argparse
@@ -97,20 +98,24 @@ def memory(page, server, path, count, timeout):
     return metrics["JSHeapUsedSize"] / 2**20, int(metrics["Nodes"])
 
 
-def server_cpu_per_10k(path_for_curl, messages=10_000):
+def reader(technique, stream_url):
+    """The command that reads ``stream_url`` to its end in a process of its own."""
+    if technique.websocket:
+        ws_url = stream_url.replace("http", "ws", 1)
+        return [sys.executable, "-m", "livestream.tools.wsread", ws_url]
+    return ["curl", "-sN", "-o", "/dev/null", stream_url]
+
+
+def server_cpu_per_10k(technique, messages=10_000):
     """CPU seconds this process spends serving ``messages``, per 10,000."""
     with serve(create_app(numbered)) as server:
+        stream_url = url(server, technique.stream_path, count=messages, interval=0)
         began = time.process_time()
         subprocess.run(
-            [
-                "curl",
-                "-sN",
-                "-o",
-                "/dev/null",
-                url(server, path_for_curl, count=messages, interval=0),
-            ],
+            reader(technique, stream_url),
             check=True,
             timeout=300,
+            stdout=subprocess.DEVNULL,
         )
         return (time.process_time() - began) * 10_000 / messages
 
@@ -129,9 +134,7 @@ def run(techniques, settings, progress=None, timeout=120.0):
             path = BY_NAME[technique].path
             row = rows[technique]
             if what == "cpu":
-                row["server cpu s / 10k"] = server_cpu_per_10k(
-                    BY_NAME[technique].stream_path
-                )
+                row["server cpu s / 10k"] = server_cpu_per_10k(BY_NAME[technique])
                 continue
             page = browser_page_factory()
             try:
@@ -215,7 +218,7 @@ def targets(rows):
         heap = row[f"heap MB @{large}"] / row[f"heap MB @{small}"]
         nodes = row[f"nodes @{large}"] / row[f"nodes @{small}"]
         # the log is bounded on these pages; the others show how memory grows
-        bounded = row["technique"] in ("fetch", "sse")
+        bounded = row["technique"] in ("fetch", "sse", "ws")
         verdict = "report"
         if bounded:
             verdict = "met   " if max(heap, nodes) <= 2 else "missed"

@@ -1,0 +1,96 @@
+"""A streamed answer to a POST: the page sends a prompt as JSON, the server
+streams the answer back as NDJSON while a generator makes it, piece by piece.
+
+The generator is ``answer(prompt)``: any callable that returns the pieces of
+text. The default, :func:`made_up`, is a stand-in for a model's streaming
+client, which would go in its place.
+"""
+
+import json
+import time
+
+from flask import Blueprint, abort, current_app, render_template, request
+
+from . import params
+from .framing import framed, ndjson_line
+from .streams import Livestream, relay, stream_response
+
+bp = Blueprint("answer", __name__)
+
+# the longest body /stream/answer reads, in bytes (config ANSWER_MAX_BYTES)
+MAX_BYTES = 16_384
+# how long the made-up answer waits between words
+WORD_INTERVAL = 0.05
+
+
+def made_up(prompt, interval=WORD_INTERVAL):
+    """A made-up answer, a word every ``interval`` s: the prompt's words, then
+    the same words backwards. Deterministic, so a lesson needs no model."""
+    words = prompt.split()[:30] or ["nothing"]
+    answer = ["You", "asked:", *words, "—", "backwards,", "that", "is:"]
+    answer += [*reversed(words), "(a", "made-up", "answer)."]
+    for i, word in enumerate(answer):
+        if i:
+            time.sleep(interval)
+        yield word if i == 0 else " " + word
+
+
+@bp.get("/chat")
+def chat():
+    """The page: a prompt, Send, Stop, and the answer as it grows.
+
+    ``?prompt=`` fills the prompt in; ``ask=1`` sends it as the page opens.
+    """
+    return render_template(
+        "chat.html",
+        current="chat",
+        prompt=request.args.get("prompt", ""),
+        ask=params.flag("ask"),
+    )
+
+
+@bp.post("/stream/answer")
+def stream_answer():
+    """The answer to ``{"prompt": "..."}``, one JSON string a line."""
+    prompt = read_prompt()
+    state = Livestream.of()
+    batches = relay(state.answer(prompt), request.environ, state.open_streams)
+    return stream_response(
+        framed(batches, ndjson_line), "application/x-ndjson", batches.close
+    )
+
+
+def read_prompt():
+    """The ``prompt`` of the JSON body, or a 413 or a one-line 400 saying why."""
+    limit = current_app.config["ANSWER_MAX_BYTES"]
+    raw = read_body(limit)
+    if raw is None:
+        abort(413, f"the request body must be at most {limit} bytes")
+    try:
+        body = json.loads(raw)
+    except ValueError as error:  # bad UTF-8 too
+        abort(400, f'the body must be JSON like {{"prompt": "..."}}: {error}')
+    if not isinstance(body, dict) or "prompt" not in body:
+        abort(400, 'prompt is missing: send {"prompt": "..."}')
+    prompt = body["prompt"]
+    if not isinstance(prompt, str):
+        shown = params.shown(json.dumps(prompt))
+        abort(400, f"prompt must be a string, got {shown}")
+    return prompt
+
+
+def read_body(limit):
+    """The body, or None if it is longer than ``limit`` bytes.
+
+    Counted while reading, too: a chunked body has no Content-Length.
+    """
+    if (request.content_length or 0) > limit:
+        return None
+    pieces, left = [], limit + 1
+    while left:
+        piece = request.stream.read(left)
+        if not piece:
+            break
+        pieces.append(piece)
+        left -= len(piece)
+    return None if left == 0 else b"".join(pieces)

@@ -1,0 +1,107 @@
+"""The WebSocket stream: its query checked before the upgrade, one message
+per WebSocket message, the resume token, and a client that leaves."""
+
+import pytest
+import simple_websocket
+
+from livestream import create_app, serve
+from livestream.sources import numbered
+from tests.helpers import HOSTILE, REFUSED, Recorder, wait_until
+
+# what a browser sends to open a WebSocket
+UPGRADE = {
+    "Upgrade": "websocket",
+    "Connection": "Upgrade",
+    "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+    "Sec-WebSocket-Version": "13",
+}
+
+
+def read_all(server, query=""):
+    """Every message of ``/stream/ws?query``, and the close code and reason."""
+    url = server.url.replace("http", "ws", 1) + "/stream/ws?" + query
+    ws = simple_websocket.Client.connect(url)
+    messages = []
+    try:
+        while True:
+            messages.append(ws.receive(timeout=10))
+    except simple_websocket.ConnectionClosed as closed:
+        return messages, closed.reason, closed.message
+
+
+@pytest.mark.parametrize(
+    ("query", "name"),
+    [
+        ("count=abc", "count"),
+        ("count=-1", "count"),
+        ("interval=nan", "interval"),
+        ("count=3&after=3", "after"),
+        ("after=x", "after"),
+        ("count=3&after=-1", "after"),
+    ],
+)
+def test_a_bad_query_is_refused_before_the_upgrade(client, query, name):
+    response = client.get(f"/stream/ws?{query}", headers=UPGRADE)
+    assert response.status_code == 400
+    text = response.get_data(as_text=True)
+    assert text.count("\n") == 1
+    assert text.startswith(f"{name} must be")
+
+
+def test_without_the_upgrade_it_says_what_it_is(client):
+    response = client.get("/stream/ws")
+    assert response.status_code == 400
+    assert response.get_data(as_text=True) == (
+        '/stream/ws is a WebSocket: open it with new WebSocket("ws://...")\n'
+    )
+
+
+def test_one_message_per_websocket_message_then_1000(live):
+    messages, code, reason = read_all(live(numbered), "count=4&interval=0")
+    assert messages == ["message 0", "message 1", "message 2", "message 3"]
+    assert (code, reason) == (1000, "end")
+
+
+def test_the_resume_token_starts_after_the_message_named(live):
+    messages, code, _ = read_all(live(numbered), "count=5&interval=0&after=2")
+    assert messages == ["message 3", "message 4"]
+    assert code == 1000
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+def test_a_hostile_message_arrives_whole_or_is_refused(live, name):
+    message = HOSTILE[name]
+    server = live(lambda count, interval: iter(["before", message, "after"]))
+    messages, code, reason = read_all(server)
+    if name in REFUSED["ws"]:
+        assert messages == ["before"]
+        assert code == 1011
+        assert reason.startswith("a message was refused: WebSocket cannot carry")
+    else:
+        assert messages == ["before", message, "after"]
+        assert code == 1000
+
+
+def test_a_failing_source_closes_with_1011():
+    def source(count, interval):
+        yield "one"
+        raise RuntimeError("sensor unplugged")
+
+    with serve(create_app(source, TESTING=True)) as server:
+        messages, code, reason = read_all(server)
+    assert messages == ["one"]
+    assert (code, reason) == (1011, "the source failed: RuntimeError: sensor unplugged")
+
+
+def test_a_client_that_leaves_ends_the_source(live):
+    recorder = Recorder(forever=True, interval=0.5)
+    server = live(recorder)
+    ws = simple_websocket.Client.connect(
+        server.url.replace("http", "ws", 1) + "/stream/ws"
+    )
+    assert ws.receive(timeout=5) == "tick 0"
+    assert server.active_streams == 1
+    ws.close()
+    # within one interval plus 1 s, even though the source is mid-wait
+    assert wait_until(lambda: server.active_streams == 0, 1.5)
+    assert recorder.closed.wait(1.5)
