@@ -1,5 +1,6 @@
 """The fixtures of the whole suite, tests/ and e2e/ alike, built on each other:
-an app and its client; a live server; Redis and gunicorn, once a session;
+an app and its client; a live server; Redis and gunicorn, once a session; a
+Jupyter Server with jupyter-server-proxy, once a session, and apps behind it;
 the browser and a technique's readout."""
 
 import socket
@@ -11,7 +12,11 @@ from livestream import create_app, serve
 from livestream.feed import STREAM, connect
 from livestream.techniques import TECHNIQUES
 from livestream.tools.browser import launch_options
-from livestream.tools.services import start_gunicorn, start_redis
+from livestream.tools.services import (
+    start_gunicorn,
+    start_jupyter_server,
+    start_redis,
+)
 
 
 @pytest.fixture
@@ -86,6 +91,30 @@ def gunicorn_service(redis_service):
         redis_url=redis_service.url,
     ) as service:
         yield service
+
+
+@pytest.fixture(scope="session")
+def jupyter_service():
+    """A real Jupyter Server with jupyter-server-proxy, once a session, at the
+    path a hub gives a user's server."""
+    with start_jupyter_server(base_url="/user/learner/") as service:
+        yield service
+
+
+@pytest.fixture(params=["port", "absolute"])
+def behind_jupyter(request, live, jupyter_service):
+    """Serve an app behind the session's jupyter-server-proxy, in each of its
+    modes in turn: ``/proxy/<port>/`` and ``/proxy/absolute/<port>/``.
+
+    ``behind_jupyter(source)`` returns the LiveServer; its ``proxy_url`` is
+    the app's address through the proxy.
+    """
+    prefix = jupyter_service.proxy_prefix(absolute=request.param == "absolute")
+
+    def start(source=None, **config):
+        return live(app=create_app(source, TESTING=True, **config), proxy_prefix=prefix)
+
+    return start
 
 
 @pytest.fixture(scope="session")

@@ -217,7 +217,10 @@ def _listen(host, port):
 def _answer_ready(app, path, script_name=""):
     """Wrap ``app`` so that ``path`` answers with itself: the readiness check.
 
-    A ``script_name`` tells the app it is published under that path.
+    A ``script_name`` tells the app it is published under that path. A proxy
+    may pass the part after it on (jupyter-server-proxy's ``/proxy/<port>/``)
+    or the whole path (its ``/proxy/absolute/<port>/``): the app gets the part
+    after it either way.
     """
 
     def wsgi(environ, start_response):
@@ -226,6 +229,9 @@ def _answer_ready(app, path, script_name=""):
             return [path.encode()]
         if script_name:
             environ["SCRIPT_NAME"] = script_name
+            path_info = environ.get("PATH_INFO", "")
+            if path_info == script_name or path_info.startswith(script_name + "/"):
+                environ["PATH_INFO"] = path_info[len(script_name) :]
         return app(environ, start_response)
 
     return wsgi

@@ -1,10 +1,13 @@
-"""Start local services on this machine: redis-server and gunicorn.
+"""Start local services on this machine: redis-server, gunicorn, a Jupyter
+Server with jupyter-server-proxy, and nginx.
 
-For tests, notebook 07 and the fan-out benchmark. Each ``start_*`` returns a
-:class:`Service` once it answers, and ``stop()`` ends it.
+For tests, notebooks 04, 06 and 07 and the fan-out benchmark. Each
+``start_*`` returns a :class:`Service` once it answers, and ``stop()`` ends it.
 """
 
+import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -176,3 +179,100 @@ def start_gunicorn(
 
     _wait_until(answers, process, "gunicorn", timeout)
     return Service("gunicorn", process, url)
+
+
+class JupyterServer(Service):
+    """A Jupyter Server: its token, and the addresses of its proxy."""
+
+    def __init__(self, process, url, token, cleanup=None):
+        super().__init__("jupyter-server", process, url, cleanup)
+        self.token = token
+
+    @property
+    def headers(self):
+        """The header that authenticates a request from a script."""
+        return {"Authorization": f"token {self.token}"} if self.token else {}
+
+    def proxy_prefix(self, absolute=False):
+        """Where jupyter-server-proxy publishes a port: a ``proxy_prefix`` for
+        ``serve()``. ``absolute`` picks ``/proxy/absolute/{port}``, which passes
+        the whole path on instead of the part after the prefix."""
+        return self.url + ("/proxy/absolute/{port}" if absolute else "/proxy/{port}")
+
+    def with_token(self, url):
+        """``url`` with the token in its query: a browser that opens it gets
+        the server's login cookie, which its later requests carry."""
+        if not self.token:
+            return url
+        return f"{url}{'&' if '?' in url else '?'}token={self.token}"
+
+
+def start_jupyter_server(base_url="/", token=None, port=None, timeout=60.0):
+    """A Jupyter Server on 127.0.0.1 with jupyter-server-proxy, as JupyterHub
+    and Binder run one for each user (a hub's ``base_url`` is ``/user/<name>/``).
+    """
+    try:
+        import jupyter_server_proxy  # noqa: F401  (only: is it there?)
+    except ImportError:
+        raise ImportError(
+            "jupyter-server-proxy is not installed: pip install 'livestream[tutorial]'"
+        ) from None
+    port = port or free_port()
+    token = token or secrets.token_hex(16)
+    # config, runtime files and the file browser's root of its own, so that
+    # the machine's Jupyter settings do not change what the server does
+    scratch = tempfile.TemporaryDirectory(prefix="livestream-jupyter-")
+    config = os.path.join(scratch.name, "jupyter_server_config.json")
+    with open(config, "w") as file:
+        json.dump(
+            {"ServerApp": {"jpserver_extensions": {"jupyter_server_proxy": True}}}, file
+        )
+    env = {
+        **os.environ,
+        "JUPYTER_CONFIG_DIR": scratch.name,
+        "JUPYTER_RUNTIME_DIR": scratch.name,
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "jupyter_server",
+        f"--config={config}",
+        "--no-browser",
+        "--ip=127.0.0.1",
+        f"--port={port}",
+        "--ServerApp.port_retries=0",
+        f"--ServerApp.base_url={base_url}",
+        f"--ServerApp.root_dir={scratch.name}",
+        f"--IdentityProvider.token={token}",
+        "--allow-root",
+    ]
+    # its log goes to a file: a notebook cell or a test shows it only if the
+    # server does not start
+    log_path = os.path.join(scratch.name, "server.log")
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            command,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}" + base_url.rstrip("/")
+    service = JupyterServer(process, url, token, scratch.cleanup)
+
+    def answers():
+        request = urllib.request.Request(url + "/api/status", headers=service.headers)
+        try:
+            with urllib.request.urlopen(request, timeout=1) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
+    try:
+        _wait_until(answers, process, "jupyter-server", timeout)
+    except RuntimeError as error:
+        with open(log_path, errors="replace") as log:
+            tail = log.read()[-2000:]
+        service.stop()
+        raise RuntimeError(f"{error}; its log ends:\n{tail}") from None
+    return service

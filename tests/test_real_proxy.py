@@ -1,0 +1,139 @@
+"""Through the real jupyter-server-proxy, as on JupyterHub and Binder, in both
+of its modes: which requests stream, which arrive whole at the end.
+
+The expectations are what the proxy does (4.4 and later): it passes a
+response on as it comes only when the request's ``Accept`` header is exactly
+``text/event-stream``, whatever the response's type; every other request is
+collected whole first.
+"""
+
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+
+from livestream.techniques import TECHNIQUES
+
+from .helpers import Recorder, chunk_times, moments, stream_url_in
+
+pytestmark = pytest.mark.proxy
+
+COUNT, INTERVAL = 20, 0.1
+QUERY = f"count={COUNT}&interval={INTERVAL}"
+# a buffered stream needs fewer messages to show it arrives in one piece
+SHORT = f"count=5&interval={INTERVAL}"
+STREAMS = ["/stream/text", "/stream/ndjson", "/stream/html", "/stream/sse"]
+STREAMING = "text/event-stream"
+# what fetch() and XMLHttpRequest send by default, and requests and curl
+ANY = "*/*"
+# near misses: the proxy compares the whole header, case and all
+BUFFERED = [
+    "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",  # an iframe
+    "text/event-stream, */*",
+    "Text/Event-Stream",
+    "text/event-stream;q=1",
+]
+
+
+def through(server, jupyter, path, accept):
+    """Request ``path`` through the proxy with ``accept``; status, body, times."""
+    headers = {**jupyter.headers, "Accept": accept}
+    return chunk_times(f"{server.proxy_url}{path}", headers)
+
+
+@pytest.mark.parametrize("path", STREAMS)
+def test_a_request_accepting_only_event_streams_streams(
+    behind_jupyter, jupyter_service, path
+):
+    server = behind_jupyter()
+    status, body, times = through(server, jupyter_service, f"{path}?{QUERY}", STREAMING)
+    assert status == 200
+    assert moments(times) >= COUNT // 2, times
+    # the same body as from the server itself
+    assert (
+        body
+        == requests.get(
+            f"{server.url}{path}?count={COUNT}&interval=0", timeout=10
+        ).content
+    )
+
+
+@pytest.mark.parametrize("path", STREAMS)
+def test_any_other_request_arrives_whole_at_the_end(
+    behind_jupyter, jupyter_service, path
+):
+    server = behind_jupyter()
+    status, body, times = through(server, jupyter_service, f"{path}?{SHORT}", ANY)
+    assert status == 200
+    assert moments(times) == 1, times
+    assert times[0] >= 4 * INTERVAL
+    assert (
+        body
+        == requests.get(f"{server.url}{path}?count=5&interval=0", timeout=10).content
+    )
+
+
+@pytest.mark.parametrize("behind_jupyter", ["port"], indirect=True)
+@pytest.mark.parametrize("accept", BUFFERED)
+def test_only_the_exact_header_streams(behind_jupyter, jupyter_service, accept):
+    server = behind_jupyter()
+    _, _, times = through(server, jupyter_service, f"/stream/ndjson?{SHORT}", accept)
+    assert moments(times) == 1, times
+
+
+@pytest.mark.parametrize("technique", TECHNIQUES, ids=lambda t: t.name)
+def test_every_page_works_through_the_proxy(behind_jupyter, jupyter_service, technique):
+    server = behind_jupyter()
+    prefix = urlsplit(server.proxy_url).path
+    sep = "&" if "?" in technique.path else "?"
+    page = requests.get(
+        f"{server.proxy_url}{technique.path}{sep}count=2&interval=0",
+        headers=jupyter_service.headers,
+        timeout=10,
+    )
+    assert page.status_code == 200
+    # the page's links and its stream go through the proxy too
+    stream = stream_url_in(page.text)
+    assert stream.startswith(f"{prefix}{technique.stream_path}?")
+    origin = jupyter_service.url[: -len(urlsplit(jupyter_service.url).path)]
+    for url in [stream, f"{prefix}/static/style.css", f"{prefix}/?count=2"]:
+        answer = requests.get(origin + url, headers=jupyter_service.headers, timeout=10)
+        assert answer.status_code == 200, url
+
+
+def test_last_event_id_goes_through_the_proxy(behind_jupyter, jupyter_service):
+    server = behind_jupyter()
+    response = requests.get(
+        f"{server.proxy_url}/stream/sse?count=3&interval=0",
+        headers={
+            **jupyter_service.headers,
+            "Accept": STREAMING,
+            "Last-Event-ID": "1",
+        },
+        timeout=10,
+    )
+    assert "id: 2\ndata: 1.4142135623730951\n" in response.text
+    assert "id: 1\n" not in response.text
+
+
+def test_a_stream_that_breaks_off_is_an_error_page_when_buffered(
+    behind_jupyter, jupyter_service
+):
+    # the proxy answers a buffered request whose stream broke off with its own
+    # HTML error page, status 599: the same status as after its 300 s limit
+    recorder = Recorder(["a", "b"], interval=0.1)
+
+    def breaking(count, interval):
+        yield from recorder(count, interval)
+        raise ValueError("sensor unplugged")
+
+    server = behind_jupyter(breaking)
+    status, body, _ = through(server, jupyter_service, "/stream/ndjson", ANY)
+    assert status == 599
+    assert body.lstrip().lower().startswith(b"<!doctype html>")
+    # streamed, the response keeps its 200 and the proxy adds a line of its own
+    # that ends it mid-line
+    status, body, _ = through(server, jupyter_service, "/stream/ndjson", STREAMING)
+    assert status == 200
+    assert body.startswith(b'"a"\n"b"\n')
+    assert not body.endswith(b"\n")
