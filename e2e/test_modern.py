@@ -1,4 +1,5 @@
-"""Stop buttons, SSE's resume after a dropped connection, and the gallery."""
+"""Stop buttons, SSE's resume after a dropped connection, the gallery, and a
+failing source."""
 
 import json
 import math
@@ -9,10 +10,6 @@ import pytest
 from playwright.sync_api import expect
 
 from livestream import create_app, serve
-from livestream.proxy import buffering_proxy
-from livestream.sources import sqrt_demo
-from livestream.techniques import BY_NAME
-from livestream.tools.browser import RECORD_ARRIVALS, YieldClock
 from tests.helpers import Recorder
 
 from .helpers import NAMES, SCRIPTED, Readout
@@ -81,34 +78,6 @@ def test_the_gallery_runs_every_technique(live, page):
         else:
             expect(frame.locator("#latest")).to_have_text("Done")
             expect(frame.locator("#count")).to_have_text("5")
-
-
-@pytest.mark.parametrize("technique", ["sse", "fetch", "xhr", "iframe"])
-def test_behind_a_buffering_proxy_only_sse_streams(page, technique):
-    # jupyter-server-proxy collects every response whole except an event
-    # stream: on a page behind it, only SSE shows a message before the last
-    # one has been sent
-    clock = YieldClock(sqrt_demo)
-    app_server = serve(create_app(clock, TESTING=True), proxy_prefix="/proxy/{port}")
-    prefix = f"/proxy/{app_server.port}"
-    proxy = serve(buffering_proxy(app_server.url, prefix))
-    try:
-        page.add_init_script(RECORD_ARRIVALS)
-        readout = Readout(page, technique)
-        page.goto(
-            f"{proxy.url}{prefix}{BY_NAME[technique].path}?count=8&interval=0.1",
-            wait_until="commit",
-        )
-        readout.expect_ended()
-        readout.expect_count(8)
-    finally:
-        proxy.stop()
-        app_server.stop()
-    first_arrival = min(
-        time for frame in page.frames for time in frame.evaluate("window.__arrivals")
-    )
-    last_yield = clock.times[-1] * 1000
-    assert (first_arrival < last_yield) == (technique == "sse")
 
 
 @pytest.mark.parametrize("technique", ["xhr", "fetch", "sse", "iframe"])

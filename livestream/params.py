@@ -72,11 +72,21 @@ def number(name, default, spec=None):
 
 
 def flag(name, default=False):
-    """A 0-or-1 query parameter as a bool."""
-    value = request.args.get(name, "1" if default else "0")
+    """A 0-or-1 query parameter as a bool; ``default`` when it is left out."""
+    value = request.args.get(name)
+    if value is None:
+        return default
     if value not in ("0", "1"):
         abort(400, f"{name} must be 0 or 1, got {shown(value)}")
     return value == "1"
+
+
+def accept_sse():
+    """``accept_sse``: whether a page's fetch() or XMLHttpRequest asks for
+    ``Accept: text/event-stream``. jupyter-server-proxy (4.4 and later) passes
+    a response on as it comes only for that exact header, so it is on by
+    default when the app is published under a path, behind a proxy."""
+    return flag("accept_sse", default=bool(request.script_root))
 
 
 def stream_params():

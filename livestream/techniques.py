@@ -70,7 +70,8 @@ TECHNIQUES = (
         "HTML",
         "iframe",
         "The server streams an HTML document into a frame; no script.",
-        "for a log to watch, when the page need not react to the data.",
+        "for a log to watch, when the page need not react to the data; "
+        "not behind JupyterHub's proxy, which holds it to the end.",
     ),
     Technique(
         "fetch",
@@ -92,7 +93,7 @@ TECHNIQUES = (
         "SSE",
         "Server-Sent Events",
         "EventSource: ids, reconnects on its own, resumes where it was.",
-        "for live feeds, and through proxies that buffer everything else.",
+        "for live feeds, and through any proxy that streams event streams.",
     ),
     Technique(
         "ws",

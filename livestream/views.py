@@ -72,6 +72,7 @@ def page(page):
         # only the WebSocket page reads it: resume=0 reconnects without the
         # resume token, to show what a WebSocket loses on its own
         resume=params.flag("resume", default=True),
+        accept_sse=params.accept_sse(),
     )
 
 

@@ -45,8 +45,7 @@ const readout = {
     try {
       message = JSON.parse(line);
     } catch (error) {
-      const shown = line.length > 60 ? `${line.slice(0, 60)}…` : line;
-      this.fail(`a line that is not JSON: ${shown}`);
+      this.fail(`a line that is not JSON: ${shorten(line)}`);
       return false;
     }
     this.show(typeof message === "string" ? message : line);
@@ -62,6 +61,17 @@ const readout = {
   done() { this.end("Done"); },
   stopped() { this.end("Stopped"); },
   fail(why) { this.end(`Error: ${why}`); },
+  failStatus(status, type, body) {
+    // an error status: the app's own errors are one line of plain text, worth
+    // showing; a proxy's are whole HTML pages (jupyter-server-proxy answers
+    // 599 when a stream it collects breaks off or runs past 300 s)
+    const line = (body || "").trim().split("\n")[0];
+    const plain = (type || "").startsWith("text/plain") && line;
+    this.fail(`HTTP ${status}` + (plain ? `: ${shorten(line, 200)}` : ""));
+  },
+  brokeOff(rest) {
+    this.fail(`the stream broke off mid-line: ${shorten(rest)}`);
+  },
   onStop(callback) {
     this.stop.addEventListener("click", () => {
       callback();
@@ -69,3 +79,8 @@ const readout = {
     });
   },
 };
+
+// a piece of text short enough for the readout
+function shorten(text, most = 60) {
+  return text.length > most ? `${text.slice(0, most)}…` : text;
+}

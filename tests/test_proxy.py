@@ -1,10 +1,9 @@
-"""Serving behind a proxy: the URL prefix, and a proxy that buffers."""
+"""Serving behind a proxy: the URL prefix, and what the pages ask of the
+proxy. test_real_proxy.py runs the same through jupyter-server-proxy."""
 
-import pytest
 import requests
 
-from livestream.proxy import buffering_proxy
-from tests.helpers import Recorder, stream_url_in
+from tests.helpers import stream_url_in
 
 
 def test_a_proxy_prefix_goes_in_front_of_every_url(live):
@@ -28,50 +27,22 @@ def test_the_prefix_can_come_from_the_environment(live, monkeypatch):
     assert stream_url_in(page).startswith(f"/u/{server.port}/stream/ndjson?")
 
 
-@pytest.fixture
-def behind_proxy(live):
-    """Serve ``source`` behind a buffering proxy; return (app server, base URL)."""
-
-    def start(source):
-        app_server = live(source, proxy_prefix="/proxy/{port}")
-        prefix = f"/proxy/{app_server.port}"
-        proxy = live(app=buffering_proxy(app_server.url, prefix))
-        return app_server, proxy.url + prefix
-
-    return start
-
-
-def test_the_proxy_passes_whole_responses_on(behind_proxy):
-    _, base = behind_proxy(None)
-    response = requests.get(base + "/stream/ndjson?count=3&interval=0", timeout=5)
-    assert response.status_code == 200
-    assert response.text == "0.0\n1.0\n1.4142135623730951\n"
-    assert response.headers["Content-Length"] == str(len(response.content))
-    assert response.headers["X-Content-Type-Options"] == "nosniff"
-    assert requests.get(base + "/nowhere", timeout=5).status_code == 404
-
-
-def test_only_event_streams_get_through_the_proxy_as_they_come(behind_proxy):
-    # the second message is 30 s away, so the first can only arrive before it
-    # if the proxy passes it on by itself
-    _, base = behind_proxy(Recorder(["first", "second"], interval=30))
-    with requests.get(base + "/stream/sse", stream=True, timeout=5) as events:
-        received = b""
-        for chunk in events.iter_content(chunk_size=None):
-            received += chunk
-            if b"data: first" in received:
-                break
-        assert b"data: first" in received
-    with pytest.raises(requests.exceptions.ReadTimeout):
-        requests.get(base + "/stream/ndjson", timeout=(5, 1))
-
-
-def test_last_event_id_goes_through_the_proxy(behind_proxy):
-    _, base = behind_proxy(None)
-    response = requests.get(
-        base + "/stream/sse?count=3&interval=0",
-        headers={"Last-Event-ID": "1"},
-        timeout=5,
+def test_the_whole_path_works_as_well_as_the_rest_of_it(live):
+    # jupyter-server-proxy's absolute mode passes /proxy/absolute/<port>/xhr on
+    # whole; its other mode passes /xhr
+    server = live(proxy_prefix="/proxy/absolute/{port}")
+    for path in [f"/proxy/absolute/{server.port}/xhr?count=2", "/xhr?count=2"]:
+        page = requests.get(server.url + path, timeout=5)
+        assert page.status_code == 200
+        assert stream_url_in(page.text).startswith(
+            f"/proxy/absolute/{server.port}/stream/ndjson?"
+        )
+    assert (
+        requests.get(server.url + "/proxy/absolute/1/xhr", timeout=5).status_code == 404
     )
-    assert "id: 2\ndata: 1.4142135623730951\n" in response.text
-    assert "id: 1\n" not in response.text
+
+
+def test_accept_sse_is_a_flag(client):
+    response = client.get("/fetch?accept_sse=yes")
+    assert response.status_code == 400
+    assert response.text == "accept_sse must be 0 or 1, got 'yes'\n"
