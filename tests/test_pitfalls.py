@@ -9,7 +9,7 @@ import requests
 
 from livestream import create_app
 from livestream.pitfalls import compress, create_pitfalls_app
-from livestream.proxy import buffering_proxy
+from livestream.tools.services import start_nginx
 from tests.helpers import Recorder, wait_until
 
 
@@ -58,11 +58,15 @@ def test_compression_still_compresses_whole_responses(live):
     assert "XMLHttpRequest" in response.text
 
 
-def test_a_proxy_like_nginx_buffers_unless_told_not_to(live, held):
+@pytest.mark.nginx
+@pytest.mark.parametrize("gzip_types", [(), ("text/plain",)], ids=["plain", "gzip"])
+def test_nginx_holds_a_stream_back_unless_told_not_to(live, held, gzip_types):
+    # buffering, nginx passes a piece on only when the next one comes (all of
+    # it at the end, when it compresses): the held stream's first line waits
     app_server = live(app=create_pitfalls_app(held))
-    proxy = live(app=buffering_proxy(app_server.url, "/p", honour_accel=True))
-    assert not first_line_in_time(proxy.url + "/p/unmarked")
-    assert first_line_in_time(proxy.url + "/p/nosniff")
+    with start_nginx(app_server.url, gzip_types=gzip_types) as nginx:
+        assert not first_line_in_time(nginx.url + "/unmarked")
+        assert first_line_in_time(nginx.url + "/nosniff")
 
 
 def test_reading_request_in_the_generator_needs_stream_with_context(live, caplog):
