@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 from livestream.sources import sqrt_demo
 from livestream.techniques import BY_NAME
 from livestream.tools.browser import RECORD_ARRIVALS, YieldClock
-from tests.helpers import moments
+from livestream.tools.wire import moments
 
 from .helpers import Readout
 

@@ -7,8 +7,6 @@ import re
 import threading
 import time
 
-import requests
-
 
 class Recorder:
     """A source that yields given messages and records how its run ended."""
@@ -42,24 +40,6 @@ def wait_until(condition, timeout):
             return False
         time.sleep(0.02)
     return True
-
-
-def moments(times, gap=0.03):
-    """How many separate moments ``times`` (seconds, sorted) fall in: times
-    less than ``gap`` after the one before count as the same moment."""
-    return sum(1 for i, t in enumerate(times) if i == 0 or t - times[i - 1] >= gap)
-
-
-def chunk_times(url, headers=None):
-    """Fetch ``url``; return its status, its body, and when each chunk came
-    (seconds after the request went out)."""
-    start = time.monotonic()
-    times, body = [], b""
-    with requests.get(url, headers=headers, stream=True, timeout=30) as response:
-        for chunk in response.iter_content(chunk_size=None):
-            times.append(time.monotonic() - start)
-            body += chunk
-    return response.status_code, body, times
 
 
 def parse_sse(text):

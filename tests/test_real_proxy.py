@@ -13,8 +13,10 @@ import pytest
 import requests
 
 from livestream.techniques import TECHNIQUES
+from livestream.tools.jupyter_proxy import own_server
+from livestream.tools.wire import chunk_times, moments
 
-from .helpers import Recorder, chunk_times, moments, stream_url_in
+from .helpers import Recorder, stream_url_in
 
 pytestmark = pytest.mark.proxy
 
@@ -137,3 +139,18 @@ def test_a_stream_that_breaks_off_is_an_error_page_when_buffered(
     assert status == 200
     assert body.startswith(b'"a"\n"b"\n')
     assert not body.endswith(b"\n")
+
+
+def test_a_kernel_finds_the_jupyter_server_it_runs_under(jupyter_service, monkeypatch):
+    # a kernel's JPY_PARENT_PID is its server's process; the server lists
+    # itself in its runtime folder
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", jupyter_service.runtime_dir)
+    monkeypatch.setenv("JPY_PARENT_PID", str(jupyter_service.process.pid))
+    own = own_server()
+    assert own.url == jupyter_service.url
+    assert own.public_url == "/user/learner"
+    assert own.proxy_prefix() == "/user/learner/proxy/{port}"
+    own.stop()  # not its own to stop
+    assert jupyter_service.process.poll() is None
+    monkeypatch.setenv("JPY_PARENT_PID", "1")
+    assert own_server() is None

@@ -182,11 +182,25 @@ def start_gunicorn(
 
 
 class JupyterServer(Service):
-    """A Jupyter Server: its token, and the addresses of its proxy."""
+    """A Jupyter Server: its token, and the addresses of its proxy.
 
-    def __init__(self, process, url, token, cleanup=None):
+    ``url`` is where a script on this machine reaches it; ``public_url`` is
+    where a browser does (behind a hub, a path on the hub's host).
+    """
+
+    def __init__(self, process, url, token, cleanup=None, public_url=None):
         super().__init__("jupyter-server", process, url, cleanup)
         self.token = token
+        self.public_url = url if public_url is None else public_url
+
+    def stop(self, timeout=10.0):
+        """Stop the server, if this process started it."""
+        if self.process is not None:
+            super().stop(timeout)
+
+    def proxied(self, port):
+        """Where a script reaches ``port`` through the proxy."""
+        return f"{self.url}/proxy/{port}"
 
     @property
     def headers(self):
@@ -197,7 +211,8 @@ class JupyterServer(Service):
         """Where jupyter-server-proxy publishes a port: a ``proxy_prefix`` for
         ``serve()``. ``absolute`` picks ``/proxy/absolute/{port}``, which passes
         the whole path on instead of the part after the prefix."""
-        return self.url + ("/proxy/absolute/{port}" if absolute else "/proxy/{port}")
+        mode = "/proxy/absolute/{port}" if absolute else "/proxy/{port}"
+        return self.public_url + mode
 
     def with_token(self, url):
         """``url`` with the token in its query: a browser that opens it gets
@@ -205,6 +220,19 @@ class JupyterServer(Service):
         if not self.token:
             return url
         return f"{url}{'&' if '?' in url else '?'}token={self.token}"
+
+    def for_browser(self, url):
+        """``url`` for the learner's browser: with the token for a server
+        started here, as it is for the server the browser is logged in to."""
+        return url if self.process is None else self.with_token(url)
+
+    def __repr__(self):
+        state = (
+            "running"
+            if self.process is None or self.process.poll() is None
+            else "stopped"
+        )
+        return f"<{self.name} {self.url} {state}>"
 
 
 def start_jupyter_server(base_url="/", token=None, port=None, timeout=60.0):
@@ -259,6 +287,7 @@ def start_jupyter_server(base_url="/", token=None, port=None, timeout=60.0):
         )
     url = f"http://127.0.0.1:{port}" + base_url.rstrip("/")
     service = JupyterServer(process, url, token, scratch.cleanup)
+    service.runtime_dir = scratch.name  # where it lists itself, for its kernels
 
     def answers():
         request = urllib.request.Request(url + "/api/status", headers=service.headers)
