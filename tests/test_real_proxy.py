@@ -7,10 +7,12 @@ response on as it comes only when the request's ``Accept`` header is exactly
 collected whole first.
 """
 
+import time
 from urllib.parse import urlsplit
 
 import pytest
 import requests
+import simple_websocket
 
 from livestream.techniques import TECHNIQUES
 from livestream.tools.jupyter_proxy import own_server
@@ -96,9 +98,11 @@ def test_every_page_works_through_the_proxy(behind_jupyter, jupyter_service, tec
     assert page.status_code == 200
     # the page's links and its stream go through the proxy too
     stream = stream_url_in(page.text)
-    assert stream.startswith(f"{prefix}{technique.stream_path}?")
+    # the WebSocket's address is whole (ws://host/...); the others are paths
+    assert urlsplit(stream).path == f"{prefix}{technique.stream_path}"
     origin = jupyter_service.url[: -len(urlsplit(jupyter_service.url).path)]
-    for url in [stream, f"{prefix}/static/style.css", f"{prefix}/?count=2"]:
+    streams = [] if technique.name == "ws" else [stream]
+    for url in [*streams, f"{prefix}/static/style.css", f"{prefix}/?count=2"]:
         answer = requests.get(origin + url, headers=jupyter_service.headers, timeout=10)
         assert answer.status_code == 200, url
 
@@ -154,3 +158,20 @@ def test_a_kernel_finds_the_jupyter_server_it_runs_under(jupyter_service, monkey
     assert jupyter_service.process.poll() is None
     monkeypatch.setenv("JPY_PARENT_PID", "1")
     assert own_server() is None
+
+
+def test_a_websocket_streams_through_the_proxy(behind_jupyter, jupyter_service):
+    # the proxy relays a WebSocket frame by frame, whatever the headers; but
+    # it does not pass the close code on: the client sees 1005 (no code), not
+    # the server's 1000, so a page that waits for 1000 takes the end for a drop
+    server = behind_jupyter()
+    url = server.proxy_url.replace("http://", "ws://", 1) + f"/stream/ws?{QUERY}"
+    ws = simple_websocket.Client.connect(jupyter_service.with_token(url))
+    start, times = time.monotonic(), []
+    try:
+        while ws.receive(timeout=10) is not None:
+            times.append(time.monotonic() - start)
+    except simple_websocket.ConnectionClosed as closed:
+        assert closed.reason == 1005
+    assert len(times) == COUNT
+    assert moments(times) >= COUNT // 2, times
