@@ -111,8 +111,8 @@ def behind_jupyter(request, live, jupyter_service):
     """
     prefix = jupyter_service.proxy_prefix(absolute=request.param == "absolute")
 
-    def start(source=None, **config):
-        return live(app=create_app(source, TESTING=True, **config), proxy_prefix=prefix)
+    def start(source=None, **kwargs):
+        return live(app=create_app(source, TESTING=True, **kwargs), proxy_prefix=prefix)
 
     return start
 

@@ -3,6 +3,8 @@ its modes, as a learner on JupyterHub or Binder sees it: the script
 techniques stream, the iframe and the classic polled page arrive at the end,
 and a stream that breaks off is an error, not messages."""
 
+import threading
+
 import pytest
 from playwright.sync_api import expect
 
@@ -34,7 +36,7 @@ def arrivals(page):
     return sorted(ms / 1000 for ms in page.evaluate("window.__arrivals"))
 
 
-@pytest.mark.parametrize("technique", ["fetch", "xhr", "sse"])
+@pytest.mark.parametrize("technique", ["fetch", "xhr", "sse", "ws"])
 def test_every_script_technique_streams_through_the_proxy(
     behind_jupyter, jupyter_service, page, technique
 ):
@@ -122,3 +124,28 @@ def test_the_classic_page_shows_an_error_page_as_messages(
     readout = open_behind(page, behind_jupyter(breaking), jupyter_service, "xhr-polled")
     readout.expect_ended()
     expect(readout.messages.first).to_have_text("<!DOCTYPE HTML>")
+
+
+@pytest.mark.parametrize("behind_jupyter", ["port"], indirect=True)
+def test_the_streamed_answer_grows_through_the_proxy(
+    behind_jupyter, jupyter_service, page
+):
+    # each piece goes out only once the page shows the one before: a proxy
+    # that held the answer back would never show the first
+    release = threading.Semaphore(0)
+
+    def answer(prompt):
+        for i in range(3):
+            if not release.acquire(timeout=30):
+                return
+            yield f" piece{i}"
+
+    server = behind_jupyter(answer=answer)
+    url = f"{server.proxy_url}/chat?prompt=go&ask=1"
+    page.goto(jupyter_service.with_token(url), wait_until="commit")
+    shown = ""
+    for i in range(3):
+        release.release()
+        shown += f" piece{i}"
+        expect(page.locator("#answer")).to_have_text(shown)
+    expect(page.locator("#latest")).to_have_text("Done")

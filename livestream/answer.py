@@ -46,6 +46,7 @@ def chat():
         current="chat",
         prompt=request.args.get("prompt", ""),
         ask=params.flag("ask"),
+        accept_sse=params.accept_sse(),
     )
 
 

@@ -163,7 +163,8 @@ def check_before_upgrade():
 
 @sock.route("/stream/ws", bp=bp)
 def stream_ws(ws):
-    """A WebSocket: one text message per message, then close code 1000.
+    """A WebSocket: one text message per message, then an empty binary
+    message and close code 1000.
 
     It has no ``Last-Event-ID``: a page that reconnects says where it was
     with ``?after=<the last id it has>``.
@@ -178,10 +179,16 @@ def stream_ws(ws):
             ws.send(text)
     finally:
         batches.close()
+    # the end goes in-band too, as a binary message (every message is text):
+    # jupyter-server-proxy relays frames but not the close code, which a
+    # page behind it sees as 1005, no code at all. Empty is the end; any
+    # other is the failure's account
     if outcome.error:
+        ws.send(outcome.error.encode())
         reason = outcome.error.encode()[:WS_REASON_BYTES].decode(errors="ignore")
         ws.close(WS_FAILED, reason)
     else:
+        ws.send(b"")
         ws.close(WS_DONE, "end")
     # nothing may follow the close frame: werkzeug writes an HTTP response
     # once the view returns, which a browser reads as a bad frame (code 1006)

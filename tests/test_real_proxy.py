@@ -78,6 +78,31 @@ def test_any_other_request_arrives_whole_at_the_end(
 
 
 @pytest.mark.parametrize("behind_jupyter", ["port"], indirect=True)
+@pytest.mark.parametrize("accept", [STREAMING, ANY])
+def test_a_streamed_answer_to_a_post_follows_the_same_rule(
+    behind_jupyter, jupyter_service, accept
+):
+    def answer(prompt):
+        for i in range(COUNT):
+            if i:
+                time.sleep(INTERVAL)
+            yield f"word{i} "
+
+    server = behind_jupyter(answer=answer)
+    status, body, times = chunk_times(
+        f"{server.proxy_url}/stream/answer",
+        {**jupyter_service.headers, "Accept": accept},
+        json={"prompt": "hello"},
+    )
+    assert status == 200
+    assert body.decode().splitlines() == [f'"word{i} "' for i in range(COUNT)]
+    if accept == STREAMING:
+        assert moments(times) >= COUNT // 2, times
+    else:
+        assert moments(times) == 1, times
+
+
+@pytest.mark.parametrize("behind_jupyter", ["port"], indirect=True)
 @pytest.mark.parametrize("accept", BUFFERED)
 def test_only_the_exact_header_streams(behind_jupyter, jupyter_service, accept):
     server = behind_jupyter()
@@ -163,15 +188,20 @@ def test_a_kernel_finds_the_jupyter_server_it_runs_under(jupyter_service, monkey
 def test_a_websocket_streams_through_the_proxy(behind_jupyter, jupyter_service):
     # the proxy relays a WebSocket frame by frame, whatever the headers; but
     # it does not pass the close code on: the client sees 1005 (no code), not
-    # the server's 1000, so a page that waits for 1000 takes the end for a drop
+    # the server's 1000. The empty binary message before it gets through, and
+    # is what tells a page the stream is done
     server = behind_jupyter()
     url = server.proxy_url.replace("http://", "ws://", 1) + f"/stream/ws?{QUERY}"
     ws = simple_websocket.Client.connect(jupyter_service.with_token(url))
-    start, times = time.monotonic(), []
+    start, times, ends = time.monotonic(), [], []
     try:
-        while ws.receive(timeout=10) is not None:
-            times.append(time.monotonic() - start)
+        while (message := ws.receive(timeout=10)) is not None:
+            if isinstance(message, bytes):
+                ends.append(message)
+            else:
+                times.append(time.monotonic() - start)
     except simple_websocket.ConnectionClosed as closed:
         assert closed.reason == 1005
+    assert ends == [b""]
     assert len(times) == COUNT
     assert moments(times) >= COUNT // 2, times

@@ -17,8 +17,9 @@ UPGRADE = {
 }
 
 
-def read_all(server, query=""):
-    """Every message of ``/stream/ws?query``, and the close code and reason."""
+def read_all(server, query="", ends=b""):
+    """Every text message of ``/stream/ws?query``, and the close code and
+    reason; the binary message before the close must be ``ends``."""
     url = server.url.replace("http", "ws", 1) + "/stream/ws?" + query
     ws = simple_websocket.Client.connect(url)
     messages = []
@@ -26,6 +27,8 @@ def read_all(server, query=""):
         while True:
             messages.append(ws.receive(timeout=10))
     except simple_websocket.ConnectionClosed as closed:
+        assert isinstance(messages[-1], bytes), messages[-3:]
+        assert messages.pop().startswith(ends)
         return messages, closed.reason, closed.message
 
 
@@ -72,8 +75,9 @@ def test_the_resume_token_starts_after_the_message_named(live):
 def test_a_hostile_message_arrives_whole_or_is_refused(live, name):
     message = HOSTILE[name]
     server = live(lambda count, interval: iter(["before", message, "after"]))
-    messages, code, reason = read_all(server)
-    if name in REFUSED["ws"]:
+    refused = name in REFUSED["ws"]
+    messages, code, reason = read_all(server, ends=b"a message" if refused else b"")
+    if refused:
         assert messages == ["before"]
         assert code == 1011
         assert reason.startswith("a message was refused: WebSocket cannot carry")
@@ -88,7 +92,7 @@ def test_a_failing_source_closes_with_1011():
         raise RuntimeError("sensor unplugged")
 
     with serve(create_app(source, TESTING=True)) as server:
-        messages, code, reason = read_all(server)
+        messages, code, reason = read_all(server, ends=b"the source failed")
     assert messages == ["one"]
     assert (code, reason) == (1011, "the source failed: RuntimeError: sensor unplugged")
 

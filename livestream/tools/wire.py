@@ -7,14 +7,17 @@ comes arrives in many pieces, one it collects first arrives in one.
 import time
 
 
-def chunk_times(url, headers=None, timeout=30.0):
-    """GET ``url``; its status, its body, and when each piece of the body came
-    (seconds after the request went out)."""
+def chunk_times(url, headers=None, timeout=30.0, json=None):
+    """GET ``url`` (or POST ``json`` to it); its status, its body, and when
+    each piece of the body came (seconds after the request went out)."""
     import requests
 
     start = time.monotonic()
     times, body = [], b""
-    with requests.get(url, headers=headers, stream=True, timeout=timeout) as response:
+    method = "GET" if json is None else "POST"
+    with requests.request(
+        method, url, headers=headers, json=json, stream=True, timeout=timeout
+    ) as response:
         for chunk in response.iter_content(chunk_size=None):
             times.append(time.monotonic() - start)
             body += chunk

@@ -11,14 +11,16 @@ import simple_websocket
 
 
 def read(url, timeout=60.0):
-    """How many messages ``url`` sends before it closes, and the close code."""
+    """How many text messages ``url`` sends before it closes, and the close
+    code; the binary message that marks the end is not one of them."""
     ws = simple_websocket.Client.connect(url)
     received = 0
     try:
         while True:
-            if ws.receive(timeout=timeout) is None:
+            message = ws.receive(timeout=timeout)
+            if message is None:
                 raise TimeoutError(f"no message for {timeout} s from {url}")
-            received += 1
+            received += isinstance(message, str)
     except simple_websocket.ConnectionClosed as closed:
         return received, closed.reason
 
