@@ -32,16 +32,25 @@ class Unsendable(ValueError):
     """A message that a stream's format cannot carry exactly."""
 
     def __init__(self, format_name, problem, message):
+        super().__init__(f"{format_name} cannot carry {problem}: {described(message)}")
+
+
+def described(message, limit=60):
+    """``repr(message)`` cut to ``limit`` characters, or its type when even
+    ``repr()`` fails (an int of 5,000 digits, a dict nested 100,000 deep)."""
+    try:
         shown = repr(message)
-        shown = shown if len(shown) <= 60 else shown[:57] + "..."
-        super().__init__(f"{format_name} cannot carry {problem}: {shown}")
+    except Exception:
+        return f"<a {type(message).__name__} that repr() cannot show>"
+    return shown if len(shown) <= limit else shown[: limit - 3] + "..."
 
 
 def _json(message, format_name):
     try:
         return json.dumps(message, allow_nan=False)
-    except (TypeError, ValueError) as error:
-        raise Unsendable(format_name, f"this message ({error})", message) from None
+    except (TypeError, ValueError, RecursionError) as error:
+        problem = f"this message ({type(error).__name__}: {str(error)[:100]})"
+        raise Unsendable(format_name, problem, message) from None
 
 
 def as_text(message, format_name="this stream"):
@@ -97,14 +106,15 @@ def ws_text(message):
 def framed(batches, frame):
     """Each batch of messages as one piece of text, framed by ``frame``.
 
-    A message that ``frame`` refuses ends it, after the messages before it.
+    A message that ``frame`` refuses, or fails on, ends it, after the
+    messages before it.
     """
     for batch in batches:
         pieces = []
         try:
             for message in batch:
                 pieces.append(frame(message))
-        except Unsendable:
+        except Exception:
             if pieces:
                 yield "".join(pieces)
             raise
@@ -143,4 +153,7 @@ def sse_retry(milliseconds):
 
 
 def _sse_data(text):
-    return "".join(f"data: {line}\n" for line in _LINE_BREAK.split(text))
+    # str.replace, not a split into lines: a message of a million line breaks
+    # would make a million objects at once
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return "data: " + text.replace("\n", "\ndata: ") + "\n"

@@ -10,6 +10,8 @@ import inspect
 import time
 from math import sqrt
 
+from .framing import described
+
 
 def paced(make, count, interval, start=0):
     """``make(i)`` for each ``i`` from ``start`` up to ``count``, one every
@@ -42,12 +44,31 @@ def ticks(count, interval, start=0):
 
 
 def run_source(source, count, interval, start=0):
-    """The messages of ``source`` from message number ``start`` on."""
+    """The messages of ``source`` from message number ``start`` on.
+
+    The source is called when the first message is asked for; one that
+    returns something other than an iterable (None, 42) fails then, with a
+    TypeError that says what it returned.
+    """
     if start == 0:
-        return source(count, interval)
+        return _checked(source, count, interval)
     if takes_start(source):
-        return source(count, interval, start=start)
-    return _skip(source(count, interval), start)
+        return _checked(source, count, interval, start=start)
+    return _skip(_checked(source, count, interval), start)
+
+
+def _checked(source, *args, **kwargs):
+    returned = source(*args, **kwargs)
+    try:
+        messages = iter(returned)
+    except TypeError:
+        raise TypeError(
+            "a source must return an iterable of messages, such as a generator; "
+            f"{getattr(source, '__name__', 'the source')} returned "
+            f"{described(returned)}"
+        ) from None
+    # yield from closes the source's generator when this one is closed
+    yield from messages
 
 
 def takes_start(source):

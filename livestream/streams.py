@@ -1,9 +1,10 @@
 """Streaming responses: the headers every stream needs, and the relay that
 runs a source on a thread of its own and stops when the client goes away."""
 
-import queue
+import collections
 import select
 import socket
+import sys
 import threading
 import time
 
@@ -28,8 +29,21 @@ IDLE_WAIT = 0.25
 
 KEEPALIVE = object()  # what relay() yields after a quiet spell, when asked to
 
-# the most messages that go out in one write
+# the most messages, and about the most bytes, that go out in one write (a
+# message larger than that goes out alone)
 MAX_BATCH = 1000
+MAX_BATCH_BYTES = 1_000_000
+# how many bytes of messages a stream holds for a client that does not read
+# them yet; past it the source waits (the stream's STREAM_BUFFER_BYTES)
+BUFFER_BYTES = 4_000_000
+
+
+class ClientGone(ConnectionError):
+    """The client closed its end of the connection: the stream stops there.
+
+    A ConnectionError, so the server drops the connection without the last
+    chunk or end event that would tell the client the stream had finished.
+    """
 
 
 def stream_response(body, mimetype, close):
@@ -72,6 +86,8 @@ class Outcome:
         """Yield ``messages``; if they raise, log it and keep a short account."""
         try:
             yield from messages
+        except ClientGone:
+            raise  # nobody left to tell
         except Unsendable as error:
             self.logger.exception("a message could not be sent")
             self.error = f"a message was refused: {error}"
@@ -95,20 +111,25 @@ class OpenStreams:
             self._count += change
 
 
-def relay(messages, environ, open_streams, keepalive=None, gone=None):
+def relay(
+    messages, environ, open_streams, keepalive=None, gone=None, budget=BUFFER_BYTES
+):
     """Yield ``messages``, in lists, until they end, the client goes away, or the
     server stops.
 
     Each list holds the messages that were ready at that moment: one when the
-    source is slow, many when it is fast.
+    source is slow, many when it is fast, at most MAX_BATCH of them and about
+    MAX_BATCH_BYTES.
 
     The source runs on a thread of its own, so the request's thread stays
     free to watch the socket even while the source waits for its next
     message: a client that left, or a server that stopped and cut the
-    connection, ends the stream at once. The source's thread closes the
-    source at its next message. With ``keepalive`` seconds, KEEPALIVE is
-    yielded after each quiet spell that long. An exception in the source is
-    raised here, in the request's thread.
+    connection, ends the stream at once, with :class:`ClientGone`. The
+    source's thread closes the source at its next message, and waits while
+    ``budget`` bytes of messages wait for a client that does not read them.
+    With ``keepalive`` seconds, KEEPALIVE is yielded after each quiet spell
+    that long. An exception in the source is raised here, in the request's
+    thread.
 
     ``gone()`` says whether the client left; by default a look at the
     request's socket (a WebSocket has a reader of its own on that socket,
@@ -117,29 +138,19 @@ def relay(messages, environ, open_streams, keepalive=None, gone=None):
     if gone is None:
         sock = environ.get("werkzeug.socket")
         gone = sock and (lambda: client_gone(sock))
-    handoff = queue.Queue(maxsize=MAX_BATCH)
-    stopping = threading.Event()
-
-    def offer(item):
-        # a bounded wait: once the stream is gone nobody will take the item
-        while not stopping.is_set():
-            try:
-                handoff.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
+    handoff = _Handoff(budget)
 
     def produce():
-        iterator = iter(messages)
+        iterator = None
         try:
+            iterator = iter(messages)
             for message in iterator:
-                if not offer(message):
+                if not handoff.put(message, size_of(message)):
                     break
             else:
-                offer(_FINISHED)
+                handoff.put(_FINISHED, 0)
         except Exception as error:  # raised again in the request's thread
-            offer(_Failure(error))
+            handoff.put(_Failure(error), 0)
         finally:
             close = getattr(iterator, "close", None)
             if close is not None:
@@ -150,42 +161,90 @@ def relay(messages, environ, open_streams, keepalive=None, gone=None):
     try:
         last_check = last_sent = time.monotonic()
         while True:
-            try:
-                item = handoff.get(timeout=IDLE_WAIT)
-            except queue.Empty:
-                item = _NOTHING
+            batch, end = handoff.take(IDLE_WAIT)
             now = time.monotonic()
             if gone and now - last_check >= CHECK_EVERY:
                 last_check = now
                 if gone():
-                    return
-            if item is _NOTHING:
-                if keepalive and now - last_sent >= keepalive:
-                    last_sent = now
-                    yield KEEPALIVE
-                continue
-            # take every message that is ready now: a fast source goes out in
-            # a few large writes instead of one small write per message
-            batch = []
-            while True:
-                if item is _FINISHED or isinstance(item, _Failure):
-                    if batch:
-                        yield batch
-                    if item is _FINISHED:
-                        return
-                    raise item.error
-                batch.append(item)
-                if len(batch) >= MAX_BATCH:
-                    break
-                try:
-                    item = handoff.get_nowait()
-                except queue.Empty:
-                    break
-            last_sent = now
-            yield batch
+                    raise ClientGone("the client closed the connection")
+            if batch:
+                last_sent = now
+                yield batch
+            elif end is None and keepalive and now - last_sent >= keepalive:
+                last_sent = now
+                yield KEEPALIVE
+            if end is _FINISHED:
+                return
+            if end is not None:
+                raise end.error
     finally:
-        stopping.set()
+        handoff.stop()
         open_streams.add(-1)
+
+
+def size_of(message):
+    """About how many bytes ``message`` takes: a string's length, else the
+    size of the object itself (not of what it refers to)."""
+    if isinstance(message, str | bytes):
+        return len(message)
+    return sys.getsizeof(message)
+
+
+class _Handoff:
+    """Messages on their way from the source's thread to the request's: at
+    most MAX_BATCH of them, and about ``budget`` bytes (one larger message
+    always fits)."""
+
+    def __init__(self, budget):
+        self.budget = budget
+        self._items = collections.deque()
+        self._bytes = 0
+        self._stopped = False
+        self._changed = threading.Condition()
+
+    def put(self, item, size):
+        """Wait for room, then add ``item``; False once the stream is gone."""
+        with self._changed:
+            while (
+                not self._stopped
+                and self._items
+                and (len(self._items) >= MAX_BATCH or self._bytes + size > self.budget)
+            ):
+                self._changed.wait()
+            if self._stopped:
+                return False
+            self._items.append((item, size))
+            self._bytes += size
+            self._changed.notify_all()
+            return True
+
+    def take(self, timeout):
+        """``(batch, end)``: the messages ready within ``timeout`` s, and
+        _FINISHED or a _Failure if the source ended after them, else None."""
+        batch, end, size = [], None, 0
+        with self._changed:
+            if not self._items:
+                self._changed.wait(timeout)
+            while self._items and len(batch) < MAX_BATCH:
+                item, item_size = self._items[0]
+                if batch and size + item_size > MAX_BATCH_BYTES:
+                    break
+                self._items.popleft()
+                self._bytes -= item_size
+                if item is _FINISHED or isinstance(item, _Failure):
+                    end = item
+                    break
+                batch.append(item)
+                size += item_size
+            self._changed.notify_all()
+        return batch, end
+
+    def stop(self):
+        """Let a waiting source go: nobody will take what it offers."""
+        with self._changed:
+            self._stopped = True
+            self._items.clear()
+            self._changed.notify_all()
 
 
 def client_gone(sock):
@@ -210,7 +269,6 @@ def client_gone(sock):
 
 
 _FINISHED = object()
-_NOTHING = object()  # no message came in time (None is a message: JSON's null)
 
 
 class _Failure:

@@ -31,7 +31,14 @@ from .framing import (
     ws_text,
 )
 from .sources import run_source
-from .streams import KEEPALIVE, Livestream, Outcome, relay, stream_response
+from .streams import (
+    KEEPALIVE,
+    ClientGone,
+    Livestream,
+    Outcome,
+    relay,
+    stream_response,
+)
 from .techniques import PAGES, TECHNIQUES, find
 
 bp = Blueprint("livestream", __name__)
@@ -57,7 +64,8 @@ def open_source(start=0, keepalive=None, gone=None):
     state = Livestream.of()
     settings = params.stream_params()
     messages = run_source(state.source, settings["count"], settings["interval"], start)
-    return relay(messages, request.environ, state.open_streams, keepalive, gone)
+    budget = current_app.config["STREAM_BUFFER_BYTES"]
+    return relay(messages, request.environ, state.open_streams, keepalive, gone, budget)
 
 
 @bp.get(f"/<any({', '.join(PAGES)}):page>")
@@ -177,6 +185,8 @@ def stream_ws(ws):
     try:
         for text in outcome.watch(texts):
             ws.send(text)
+    except ClientGone:
+        return  # nobody left to tell how it ended
     finally:
         batches.close()
     # the end goes in-band too, as a binary message (every message is text):
