@@ -11,6 +11,8 @@ from . import feed, params, views
 from .sources import sqrt_demo
 from .streams import Livestream
 
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
+
 # the settings create_app() adds to Flask's config; LIVESTREAM_<NAME> in the
 # environment sets any of them, and create_app()'s keywords win over both
 DEFAULTS = {
@@ -27,6 +29,14 @@ DEFAULTS = {
     "FEED": None,
     # the largest request body /stream/answer reads, in bytes
     "ANSWER_MAX_BYTES": answer_page.MAX_BYTES,
+    # bytes of messages a stream holds for a client that does not read them
+    # yet; past it the source waits
+    "STREAM_BUFFER_BYTES": 4_000_000,
+    # the Host names the app answers (Flask's own setting, any port): the
+    # local names; serve() adds the host it binds and a proxy's host. Another
+    # Host gets 400, so a page on a name that only resolves here (DNS
+    # rebinding) cannot read the streams. None answers every Host
+    "TRUSTED_HOSTS": LOCAL_HOSTS,
 }
 
 
@@ -95,6 +105,16 @@ def check_config(config):
             config[key] = params.check(name, str(config[key]))
         except ValueError as error:
             raise ValueError(f"{key}: {error}") from None
+    hosts = config["TRUSTED_HOSTS"]
+    if isinstance(hosts, str):  # LIVESTREAM_TRUSTED_HOSTS=a.example,b.example
+        hosts = hosts.split(",")
+    if hosts is not None:
+        config["TRUSTED_HOSTS"] = [host.strip() for host in hosts if host.strip()]
+    budget = config["STREAM_BUFFER_BYTES"]
+    if not (isinstance(budget, int) and budget >= 1):
+        raise ValueError(
+            "STREAM_BUFFER_BYTES must be a whole number of bytes, 1 or more"
+        )
     keepalive, retry = config["SSE_KEEPALIVE"], config["SSE_RETRY_MS"]
     if not (_is_number(keepalive) and 0 < keepalive <= 3600):
         raise ValueError(

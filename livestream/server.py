@@ -9,6 +9,7 @@ import contextlib
 import errno
 import html
 import os
+import resource
 import secrets
 import socket
 import threading
@@ -30,9 +31,26 @@ _servers_lock = threading.Lock()
 READY_TIMEOUT = 5.0
 # stop() waits this long at most for the request threads to finish
 STOP_WITHIN = 0.9
+# seconds a client gets to send a request's line and headers; one that sends
+# them slower (or never) is cut off, so it cannot hold a thread for ever. A
+# stream, once it runs, has no time limit
+HEAD_TIMEOUT = 10.0
+# connections handled at once; past it a new connection gets 503 at once,
+# long before the process runs out of file descriptors
+MAX_CONNECTIONS = 2000
+# open files kept free for everything else the process opens
+SPARE_FILES = 64
 
 
-def serve(app=None, *, host="127.0.0.1", port=0, proxy_prefix=None):
+def serve(
+    app=None,
+    *,
+    host="127.0.0.1",
+    port=0,
+    proxy_prefix=None,
+    head_timeout=HEAD_TIMEOUT,
+    max_connections=None,
+):
     """Serve ``app`` (by default ``create_app()``) and return once it answers.
 
     ``port=0`` picks a free port. A port that this process already serves is
@@ -42,6 +60,10 @@ def serve(app=None, *, host="127.0.0.1", port=0, proxy_prefix=None):
     front of the server, such as jupyter-server-proxy on JupyterHub or Binder,
     publishes it, for example ``"/user/me/proxy/{port}"``: the app's URLs
     and ``display()`` then go through the proxy.
+
+    ``head_timeout`` (seconds) bounds how long a request's head may take to
+    arrive; ``max_connections`` (by default MAX_CONNECTIONS, less if the
+    open-file limit is lower) caps the connections handled at once.
     """
     if app is None:
         app = create_app()
@@ -52,7 +74,7 @@ def serve(app=None, *, host="127.0.0.1", port=0, proxy_prefix=None):
             old.stop()
     if proxy_prefix is None:
         proxy_prefix = os.environ.get("LIVESTREAM_PROXY_PREFIX", "")
-    server = LiveServer(app, host, port, proxy_prefix)
+    server = LiveServer(app, host, port, proxy_prefix, head_timeout, max_connections)
     with _servers_lock:
         _servers[server.host, server.port] = server
     return server
@@ -61,7 +83,15 @@ def serve(app=None, *, host="127.0.0.1", port=0, proxy_prefix=None):
 class LiveServer:
     """A werkzeug server running ``app`` in a daemon thread; see :func:`serve`."""
 
-    def __init__(self, app, host="127.0.0.1", port=0, proxy_prefix=""):
+    def __init__(
+        self,
+        app,
+        host="127.0.0.1",
+        port=0,
+        proxy_prefix="",
+        head_timeout=HEAD_TIMEOUT,
+        max_connections=None,
+    ):
         self.app = app
         self.host = host
         self._ready_path = f"/_livestream/ready/{secrets.token_hex(8)}"
@@ -71,12 +101,15 @@ class LiveServer:
         # the app puts in front of every URL it makes
         self.proxy_url = proxy_prefix.format(port=bound_port).rstrip("/")
         script_name = urlsplit(self.proxy_url).path
+        trust_hosts(app, host, urlsplit(self.proxy_url).hostname)
         try:
             self._httpd = _Server(
                 host,
                 bound_port,
                 _answer_ready(app, self._ready_path, script_name),
                 fd=listener.fileno(),
+                head_timeout=head_timeout,
+                max_connections=max_connections or connection_cap(),
             )
         finally:
             listener.close()  # the server works on its own copy of the socket
@@ -199,7 +232,7 @@ def _listen(host, port):
     try:
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind(address)
-        listener.listen(128)
+        listener.listen(backlog())
     except OSError as error:
         listener.close()
         if error.errno == errno.EADDRINUSE:
@@ -212,6 +245,38 @@ def _listen(host, port):
             error.errno, f"cannot serve on {host}:{port}: {error.strerror}"
         ) from None
     return listener
+
+
+def backlog():
+    """The longest queue of connections waiting to be accepted that the system
+    allows: a crowd arriving at once waits there instead of being dropped."""
+    try:
+        with open("/proc/sys/net/core/somaxconn") as limit:
+            return max(int(limit.read()), socket.SOMAXCONN)
+    except (OSError, ValueError):
+        return socket.SOMAXCONN
+
+
+def connection_cap():
+    """MAX_CONNECTIONS, or fewer when the open-file limit is lower."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return MAX_CONNECTIONS
+    return max(1, min(MAX_CONNECTIONS, soft - SPARE_FILES))
+
+
+def trust_hosts(app, *hosts):
+    """Add ``hosts`` to a Flask app's TRUSTED_HOSTS, unless it trusts any Host."""
+    config = getattr(app, "config", None)
+    if config is None or config.get("TRUSTED_HOSTS") is None:
+        return
+    trusted = list(config["TRUSTED_HOSTS"])
+    # a server on every interface has no one name to add: TRUSTED_HOSTS
+    # lists the names it is reached by
+    for host in hosts:
+        if host and host not in ("0.0.0.0", "::") and host not in trusted:
+            trusted.append(host)
+    config["TRUSTED_HOSTS"] = trusted
 
 
 def _answer_ready(app, path, script_name=""):
@@ -241,10 +306,77 @@ class _Server(ThreadedWSGIServer):
     """werkzeug's threaded server, keeping its open connections so that
     ``stop()`` can cut them."""
 
-    def __init__(self, host, port, app, fd=None):
+    def __init__(self, host, port, app, fd, head_timeout, max_connections):
         super().__init__(host, port, app, handler=_Handler, fd=fd)
+        self.head_timeout = head_timeout
+        self.max_connections = max_connections
         self._connections = {}  # socket -> the thread handling it
         self._connections_lock = threading.Lock()
+        self._accepted = 0  # connections handed to a thread and not yet done
+        self._refused = []  # (socket, when) answered 503, closed a moment later
+
+    def process_request(self, request, client_address):
+        with self._connections_lock:
+            full = self._accepted >= self.max_connections
+            if not full:
+                self._accepted += 1
+        if full:
+            self._refuse(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._done()
+            raise
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._done()
+
+    def _done(self):
+        with self._connections_lock:
+            self._accepted -= 1
+
+    def _refuse(self, connection):
+        # answered from the accepting thread without waiting for the request:
+        # a thread per refused connection is what the cap is there to avoid
+        with contextlib.suppress(OSError):
+            _drain(connection)
+            connection.sendall(_BUSY)
+            connection.shutdown(socket.SHUT_WR)
+        # closing now, with the request perhaps still arriving, would reset
+        # the connection and lose the answer: close it once the client has
+        self._refused.append((connection, time.monotonic()))
+
+    def service_actions(self):
+        # called by serve_forever() between polls
+        super().service_actions()
+        now, waiting = time.monotonic(), []
+        for connection, since in self._refused:
+            if now - since < REFUSED_LINGER and not _drain(connection):
+                waiting.append((connection, since))
+            else:
+                connection.close()
+        self._refused = waiting
+
+    def get_request(self):
+        try:
+            return super().get_request()
+        except OSError as error:
+            if error.errno in (errno.EMFILE, errno.ENFILE):
+                # out of file descriptors: the waiting connection stays
+                # readable, so without a pause the loop would spin on it
+                time.sleep(0.1)
+            raise
+
+    def server_close(self):
+        super().server_close()
+        # werkzeug calls this from __init__ too, before _refused exists
+        for connection, _ in getattr(self, "_refused", ()):
+            connection.close()
+        self._refused = []
 
     def opened(self, connection):
         with self._connections_lock:
@@ -258,6 +390,31 @@ class _Server(ThreadedWSGIServer):
         """``(socket, thread)`` for each connection being handled now."""
         with self._connections_lock:
             return list(self._connections.items())
+
+
+_BUSY_TEXT = b"the server is handling as many connections as it can; try again\n"
+_BUSY = (
+    b"HTTP/1.1 503 Service Unavailable\r\n"
+    b"Content-Type: text/plain; charset=utf-8\r\n"
+    b"Content-Length: " + str(len(_BUSY_TEXT)).encode() + b"\r\n"
+    b"Retry-After: 1\r\n"
+    b"Connection: close\r\n\r\n" + _BUSY_TEXT
+)
+# how long a refused connection stays open at most for its client to close it
+REFUSED_LINGER = 2.0
+
+
+def _drain(connection):
+    """Read what the client has sent so far; True once it has closed its end."""
+    while True:
+        try:
+            data = connection.recv(65536, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return False
+        except OSError:
+            return True
+        if not data:
+            return True
 
 
 class _Handler(WSGIRequestHandler):
@@ -274,6 +431,18 @@ class _Handler(WSGIRequestHandler):
             super().handle()
         finally:
             self.server.closed(self.connection)
+
+    def handle_one_request(self):
+        # the head must arrive within head_timeout; past it the handler logs
+        # "Request timed out" and closes the connection
+        self.connection.settimeout(self.server.head_timeout)
+        super().handle_one_request()
+
+    def parse_request(self):
+        ok = super().parse_request()
+        # the head is in: no time limit on the body or on the stream
+        self.connection.settimeout(None)
+        return ok
 
     def log_request(self, *args, **kwargs):
         # a line per request would flood the notebook cell that happens to be

@@ -14,7 +14,7 @@ from tests.helpers import Recorder, wait_until
 def open_stream(server, path="/stream/text"):
     """A raw client that has sent its request and seen the first message."""
     client = socket.create_connection(("127.0.0.1", server.port))
-    client.sendall(f"GET {path} HTTP/1.1\r\nHost: test\r\n\r\n".encode())
+    client.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
     client.settimeout(5)
     received = b""
     while b"\r\n\r\n" not in received:

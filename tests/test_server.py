@@ -116,7 +116,7 @@ def test_a_client_that_leaves_closes_the_source(live, how, path):
     recorder = Recorder(forever=True, interval=interval)
     server = live(recorder)
     with socket.create_connection(("127.0.0.1", server.port)) as client:
-        client.sendall(f"GET {path} HTTP/1.1\r\nHost: test\r\n\r\n".encode())
+        client.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
         client.settimeout(5)
         received = b""
         while b"tick 0" not in received:
