@@ -5,6 +5,7 @@ import socket
 import subprocess
 import time
 import tracemalloc
+from pathlib import Path
 
 import psutil
 import pytest
@@ -276,3 +277,15 @@ def test_the_largest_feed_id_is_accepted(live):
     server = live(app=create_app(FEED=True, REDIS_URL="redis://127.0.0.1:9/0"))
     largest = f"{2**64 - 1}-{2**64 - 1}"
     assert requests.get(server.url + f"/feed?after={largest}").status_code == 200
+
+
+@pytest.mark.redis
+def test_gunicorn_workers_accept_only_what_their_threads_serve(gunicorn_service):
+    args = gunicorn_service.process.args
+    threads = args[args.index("--threads") + 1]
+    assert args[args.index("--worker-connections") + 1] == threads
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    (command,) = [line for line in readme.splitlines() if "bin/gunicorn" in line]
+    words = command.split()
+    threads = words[words.index("--threads") + 1]
+    assert words[words.index("--worker-connections") + 1] == threads
