@@ -1,12 +1,16 @@
 """gunicorn with threaded workers, and a live feed fanned out through a real
 Redis: every client on every worker gets every message once, in order."""
 
+import multiprocessing
+import threading
+import time
+
 import pytest
 import requests
 
 from livestream import create_app
 from livestream.feed import is_entry_id, publish
-from livestream.tools.fanout import run_fanout
+from livestream.tools.fanout import clients_process, run_fanout
 from livestream.tools.services import free_port
 from tests.helpers import FeedReader
 
@@ -125,3 +129,37 @@ def test_the_fanout_benchmark_runs_the_peer():
         clients=5, workers=1, rate=10, seconds=1, server="Flask-SSE/gevent"
     )
     assert result["complete"] == 5
+
+
+@pytest.mark.redis
+def test_fanout_clients_stamp_messages_when_they_arrive(
+    live, redis_service, redis_client
+):
+    # fifty messages published at once arrive in one write: they were all
+    # received at the same moment, however long the client takes to parse
+    # them, so their latencies are equal
+    server = live(app=create_app(REDIS_URL=redis_service.url, TESTING=True))
+    host, port = server.url.removeprefix("http://").split(":")
+    ours, theirs = multiprocessing.Pipe()
+    clients = threading.Thread(
+        target=clients_process, args=(host, int(port), "/stream/feed", 1, theirs)
+    )
+    clients.start()
+    deadline = time.monotonic() + 20
+    while not (ours.poll(0.2) and ours.recv() == 1):  # ready clients
+        assert time.monotonic() < deadline, "the client never heard a warm-up"
+        publish({"warmup": True}, client=redis_client)
+    ours.send("go")
+    sent = time.time()
+    with redis_client.pipeline(transaction=True) as together:
+        for n in range(50):
+            publish({"n": n, "t": sent}, client=together)
+        publish({"end": True}, client=together)
+        together.execute()
+    ours.send(50)
+    summary = ours.recv()
+    while not isinstance(summary, dict):  # ready counts sent before "go"
+        summary = ours.recv()
+    clients.join(10)
+    assert summary["complete"] == 1
+    assert summary["p50 ms"] == summary["p99 ms"]
