@@ -25,6 +25,11 @@ from .framing import SSE_KEEPALIVE, Unsendable, sse_event
 # process's reader notices soon
 BLOCK_MS = 1000
 READ_COUNT = 1000
+# after a read that found entries, the reader waits this long before the
+# next, so entries published closer together go out in one write: at 100
+# messages a second a stream writes 20 times a second, not 100, and every
+# stream of the process wakes that much less often
+GATHER = 0.05
 # the window keeps at most this many entries, and about this many bytes
 WINDOW_ENTRIES = 10_000
 WINDOW_BYTES = 16 * 2**20
@@ -130,6 +135,7 @@ class Window:
             delay = RETRY_FIRST
             if answer:
                 self._append(answer[0][1])
+                time.sleep(GATHER)
 
     def _append(self, entries):
         framed = [(parse_id(entry_id), frame(entry_id, f)) for entry_id, f in entries]
