@@ -80,7 +80,7 @@ def redis_client(redis_service):
 
 @pytest.fixture(scope="session")
 def gunicorn_service(redis_service):
-    """gunicorn with two threaded workers on the session's Redis, once a session.
+    """gunicorn with two workers on the session's Redis, once a session.
 
     Each worker takes at most ten connections at once, so sixteen streams
     must be spread over both.

@@ -1,4 +1,4 @@
-"""gunicorn with threaded workers, and a live feed fanned out through a real
+"""gunicorn (gevent and gthread workers), and a live feed fanned out through a real
 Redis: every client on every worker gets every message once, in order."""
 
 import multiprocessing
