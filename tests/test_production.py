@@ -121,6 +121,8 @@ def test_the_fanout_benchmark_delivers_every_message_at_a_small_scale(server):
     assert result["complete"] == 20
     assert len(result["worker MB"]) == 2
     assert result["worker timeouts"] == 0
+    assert result["run CPU"] > 0
+    assert result["others' CPU"] >= 0
 
 
 @pytest.mark.redis

@@ -7,7 +7,8 @@ For each load (clients × messages a second for some seconds) and each server
 gunicorn, opens the SSE clients (asyncio, in a process of their own),
 publishes on a schedule, and reports how many messages reached every
 client, in order, the latency from publish to receipt, each worker's memory,
-and whether gunicorn killed a worker on ``WORKER TIMEOUT``. Then it checks
+whether gunicorn killed a worker on ``WORKER TIMEOUT``, and the cores the run
+used beside those other jobs on the machine used meanwhile. Then it checks
 the targets, one line each.
 """
 
@@ -15,6 +16,7 @@ import argparse
 import asyncio
 import json
 import multiprocessing
+import os
 import sys
 import tempfile
 import time
@@ -199,6 +201,36 @@ def _wait_ready(conn, send, clients, deadline):
     conn.send("go")
 
 
+def _cpu_seconds(pids):
+    """CPU seconds used so far by the processes ``pids``, and by the machine."""
+    import psutil
+
+    ours = 0.0
+    for pid in pids:
+        try:
+            times = psutil.Process(pid).cpu_times()
+        except psutil.Error:
+            continue  # a worker that ended counts nothing
+        ours += times.user + times.system
+    t = psutil.cpu_times()
+    # steal: time the host gave to other machines, which ours had to wait out
+    machine = t.user + t.nice + t.system + t.irq + t.softirq + t.steal
+    return ours, machine
+
+
+def _run_pids(gunicorn, redis_service, clients):
+    import psutil
+
+    workers = psutil.Process(gunicorn.process.pid).children()
+    return [
+        os.getpid(),
+        gunicorn.process.pid,
+        *(worker.pid for worker in workers),
+        redis_service.process.pid,
+        clients.pid,
+    ]
+
+
 def _worker_memory_mb(master_pid):
     import psutil
 
@@ -244,6 +276,10 @@ def run_fanout(
             try:
                 _wait_ready(ours, send, clients, time.monotonic() + connect_timeout)
                 began = time.monotonic()
+                # what the run used of the machine, and what everything else did:
+                # a run that shares two cores with other jobs waits for them
+                pids = _run_pids(gunicorn, redis_service, process)
+                ours_before, machine_before = _cpu_seconds(pids)
                 count = int(rate * seconds)
                 for n in range(count):
                     # publish on a schedule, not "sleep after each": the rate holds
@@ -260,6 +296,9 @@ def run_fanout(
                 while not isinstance(summary, dict):  # ready counts sent before "go"
                     summary = ours.recv()
                 elapsed = time.monotonic() - began
+                ours, machine = _cpu_seconds(pids)
+                ours -= ours_before
+                others = machine - machine_before - ours
                 memory = _worker_memory_mb(gunicorn.process.pid)
             finally:
                 close()
@@ -278,6 +317,8 @@ def run_fanout(
         "worker timeouts": timeouts,
         "seconds": round(elapsed, 1),
         "publishing s": round(publishing, 1),
+        "run CPU": ours / elapsed,
+        "others' CPU": max(0.0, others) / elapsed,
     }
 
 
@@ -293,6 +334,8 @@ COLUMNS = [
     ("worker MB", "worker MB", lambda mb: "–".join(map(str, (min(mb), max(mb))))),
     ("worker timeouts", "WORKER TIMEOUT", "{}"),
     ("publishing s", "publishing s", "{}"),
+    ("run CPU", "run's cores", "{:.2f}"),
+    ("others' CPU", "others' cores", "{:.2f}"),
     ("seconds", "seconds", "{}"),
 ]
 
