@@ -1,0 +1,84 @@
+"""The app's settings: their defaults, and the checks create_app() makes."""
+
+import importlib.util
+
+from . import answer, params
+
+# not IPv6 literals: werkzeug 3.1 cuts every trusted name at its first ":",
+# so "[::1]" can never match (reach a server on ::1 as localhost)
+LOCAL_HOSTS = ("127.0.0.1", "localhost")
+
+# the settings create_app() adds to Flask's config; LIVESTREAM_<NAME> in the
+# environment sets any of them, and create_app()'s keywords win over both
+DEFAULTS = {
+    "STREAM_COUNT": 500,
+    "STREAM_INTERVAL": 1.0,
+    # seconds without a message before an SSE stream sends a comment, so that
+    # proxies and browsers don't take a quiet stream for a dead one
+    "SSE_KEEPALIVE": 15.0,
+    # how long a browser waits before it reconnects a dropped SSE stream
+    "SSE_RETRY_MS": 1000,
+    # the live feed (livestream.feed): where Redis is, and whether to serve
+    # /feed at all; None serves it when redis-py is there and REDIS_URL is set
+    "REDIS_URL": None,
+    "FEED": None,
+    # the largest request body /stream/answer reads, in bytes
+    "ANSWER_MAX_BYTES": answer.MAX_BYTES,
+    # bytes of messages a stream holds for a client that does not read them
+    # yet; past it the source waits
+    "STREAM_BUFFER_BYTES": 4_000_000,
+    # the Host names the app answers (Flask's own setting, any port): the
+    # local names; serve() adds the host it binds and a proxy's host. Another
+    # Host gets 400, so a page on a name that only resolves here (DNS
+    # rebinding) cannot read the streams. None answers every Host
+    "TRUSTED_HOSTS": LOCAL_HOSTS,
+}
+
+
+def check_config(config):
+    """Turn the stream settings into numbers, or say which one is wrong."""
+    for name in params.STREAM:
+        key = f"STREAM_{name.upper()}"
+        try:
+            config[key] = params.check(name, str(config[key]))
+        except ValueError as error:
+            raise ValueError(f"{key}: {error}") from None
+    hosts = config["TRUSTED_HOSTS"]
+    if isinstance(hosts, str):  # LIVESTREAM_TRUSTED_HOSTS=a.example,b.example
+        hosts = hosts.split(",")
+    if hosts is not None:
+        config["TRUSTED_HOSTS"] = [host.strip() for host in hosts if host.strip()]
+    budget = config["STREAM_BUFFER_BYTES"]
+    if not (isinstance(budget, int) and budget >= 1):
+        raise ValueError(
+            "STREAM_BUFFER_BYTES must be a whole number of bytes, 1 or more"
+        )
+    keepalive, retry = config["SSE_KEEPALIVE"], config["SSE_RETRY_MS"]
+    if not (_is_number(keepalive) and 0 < keepalive <= 3600):
+        raise ValueError(
+            "SSE_KEEPALIVE must be a number of seconds above 0, at most 3600"
+        )
+    if not (_is_number(retry) and isinstance(retry, int) and retry >= 0):
+        raise ValueError(
+            "SSE_RETRY_MS must be a whole number of milliseconds, 0 or more"
+        )
+    limit = config["ANSWER_MAX_BYTES"]
+    if not (_is_number(limit) and isinstance(limit, int) and limit > 0):
+        raise ValueError("ANSWER_MAX_BYTES must be a whole number of bytes above 0")
+
+
+def feed_enabled(config):
+    """Whether to serve the live feed; FEED=True without redis-py is an error."""
+    has_redis = importlib.util.find_spec("redis") is not None
+    if config["FEED"] is None:
+        return has_redis and bool(config["REDIS_URL"])
+    if config["FEED"] and not has_redis:
+        raise ImportError(
+            "FEED is on but redis-py is not installed: "
+            "pip install 'livestream[production]'"
+        )
+    return bool(config["FEED"])
+
+
+def _is_number(value):
+    return isinstance(value, int | float) and not isinstance(value, bool)
