@@ -1,0 +1,283 @@
+"""Every lesson, Run All in the real front ends: JupyterLab and Notebook 7.
+
+A learner opens a lesson and picks Run > Run All Cells. These tests do the
+same in headless Chromium, wait until the kernel is idle and every cell has
+run, then check that no cell shows an error and that every page the lesson
+shows inline streams (its count grows) or shows the end its lesson names.
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import nbformat
+import pytest
+from playwright.sync_api import expect
+
+pytestmark = [pytest.mark.browser, pytest.mark.frontend]
+
+NOTEBOOKS = Path(__file__).parent.parent / "notebooks"
+LESSONS = sorted(path.name for path in NOTEBOOKS.glob("*.ipynb"))
+TOKEN = "livestream-frontend-test"
+
+# the module that starts each front end, and where it opens a notebook
+FRONTENDS = {
+    "jupyterlab": ("jupyterlab", "lab/tree/{name}?reset"),
+    "notebook7": ("notebook", "notebooks/{name}"),
+}
+
+SERVER_READY_WITHIN = 60.0
+# Run All of the longest lesson (05 times every technique in Chromium) on a
+# busy 2-core machine
+LESSON_RUNS_WITHIN = 240.0
+
+# the state of one inline page: its message count, and how it ended (if it
+# did); the iframe page's outer document is skipped, its inner one counts
+PAGE_STATE = """() => {
+  const latest = document.getElementById("latest");
+  const count = document.getElementById("count");
+  const inner = document.getElementById("stream");
+  const error = document.getElementById("error");
+  return {
+    wrapper: Boolean(inner && !count),
+    count: count ? Number(count.textContent) :
+      document.querySelectorAll(".message").length,
+    ended: document.getElementById("done") ? "Done" :
+      latest && /^(Done|Stopped|Error)/.test(latest.textContent) ?
+        latest.textContent : null,
+    error: error ? error.textContent : null,
+  };
+}"""
+
+# true once the page's count is above `seen`, or the page shows an end
+GROWN = f"""(seen) => {{
+  const state = ({PAGE_STATE})();
+  return state.ended || state.count > seen;
+}}"""
+
+# Run All has finished: the kernel is idle, no cell waits to run, and one
+# has run at least (the front end marks cells queued only once the kernel is
+# ready, and Run All stops at a cell that fails)
+RUN_FINISHED = r"""() => {
+  const indicator = document.querySelector(".jp-Notebook-ExecutionIndicator");
+  const prompts = [...document.querySelectorAll(".jp-CodeCell .jp-InputPrompt")]
+    .map(p => p.textContent);
+  return Boolean(indicator && indicator.dataset.status === "idle" &&
+    prompts.some(p => /\d/.test(p)) && !prompts.some(p => p.includes("*")));
+}"""
+
+
+def poll(condition, timeout, what):
+    """Poll ``condition()`` until it returns something true; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} within {timeout:.0f} s")
+        time.sleep(0.1)
+
+
+class FrontEnd:
+    """A running Jupyter server (JupyterLab or Notebook 7) on a copy of the lessons."""
+
+    def __init__(self, name, folder, process, port):
+        self.name = name
+        self.folder = folder
+        self.process = process
+        self.url = f"http://127.0.0.1:{port}"
+
+    def notebook_url(self, lesson):
+        path = FRONTENDS[self.name][1].format(name=lesson)
+        sep = "&" if "?" in path else "?"
+        return f"{self.url}/{path}{sep}token={TOKEN}"
+
+    def api(self, path, method="GET"):
+        """Call the server's REST API; the decoded JSON answer, or None."""
+        request = urllib.request.Request(
+            f"{self.url}/api/{path}",
+            method=method,
+            headers={"Authorization": f"token {TOKEN}"},
+        )
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with opener.open(request, timeout=10) as response:
+            body = response.read()
+        return json.loads(body) if body else None
+
+    def shut_down_kernels(self):
+        """End every session, so a lesson's servers and streams end with it."""
+        for session in self.api("sessions"):
+            self.api(f"sessions/{session['id']}", method="DELETE")
+
+    def answers(self):
+        try:
+            return self.api("status") is not None
+        except (OSError, urllib.error.URLError):
+            return False
+
+
+def start_frontend(name, tmp):
+    """Start JupyterLab or Notebook 7 on a copy of notebooks/, on a free port."""
+    module = FRONTENDS[name][0]
+    folder = tmp / "notebooks"
+    shutil.copytree(NOTEBOOKS, folder)
+    runtime = tmp / "runtime"
+    # Jupyter's own state (settings, workspaces, the file naming its port)
+    # stays in the temporary folder, apart from the learner's and other runs
+    env = {
+        **os.environ,
+        "JUPYTER_RUNTIME_DIR": str(runtime),
+        "JUPYTER_CONFIG_DIR": str(tmp / "config"),
+        "JUPYTERLAB_SETTINGS_DIR": str(tmp / "settings"),
+        "JUPYTERLAB_WORKSPACES_DIR": str(tmp / "workspaces"),
+    }
+    log = open(tmp / "server.log", "w")  # noqa: SIM115  (closed with the server)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            module,
+            "--no-browser",
+            "--port=0",  # the OS picks a free port; the runtime file names it
+            f"--ServerApp.token={TOKEN}",
+            f"--ServerApp.root_dir={folder}",
+            "--allow-root",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+    def port():
+        if process.poll() is not None:
+            pytest.fail(f"{module} exited with code {process.returncode}")
+        found = list(runtime.glob(f"jpserver-{process.pid}.json"))
+        return found and json.loads(found[0].read_text() or "{}").get("port")
+
+    try:
+        frontend = FrontEnd(
+            name, folder, process, poll(port, SERVER_READY_WITHIN, "no port")
+        )
+        poll(frontend.answers, SERVER_READY_WITHIN, f"{module} did not answer")
+    except BaseException:
+        process.kill()
+        log.close()
+        raise
+    frontend.log = log
+    return frontend
+
+
+@pytest.fixture(scope="session", params=list(FRONTENDS))
+def frontend(request, tmp_path_factory):
+    """A real JupyterLab, then a real Notebook 7, each on a copy of the lessons."""
+    frontend = start_frontend(request.param, tmp_path_factory.mktemp(request.param))
+    yield frontend
+    frontend.process.terminate()  # Jupyter shuts its kernels down on SIGTERM
+    try:
+        frontend.process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        frontend.process.kill()
+        frontend.process.wait()
+    frontend.log.close()
+
+
+@pytest.fixture
+def lesson_page(page, frontend):
+    """A fresh browser page; the lesson's kernel is shut down after the test."""
+    yield page
+    frontend.shut_down_kernels()
+
+
+def run_all(page):
+    """Run > Run All Cells, as a learner does, and wait until it has finished."""
+    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile("^Run$")).click()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile("^Run All Cells$")).click()
+    page.wait_for_function(RUN_FINISHED, timeout=LESSON_RUNS_WITHIN * 1000)
+
+
+def saved_notebook(page, frontend, lesson):
+    """Save the notebook through the front end; the saved notebook, read back."""
+    path = frontend.folder / lesson
+    before = path.stat().st_mtime_ns
+    page.locator(".jp-NotebookPanel-toolbar [data-command='docmanager:save']").click()
+    poll(lambda: path.stat().st_mtime_ns != before, 30, f"{lesson} was not saved")
+    return nbformat.read(path, as_version=4)
+
+
+def inline_pages(page):
+    """Each frame that the lesson's cells put on the page, with its address."""
+    return [
+        (frame.frame_element().get_attribute("src"), frame)
+        for frame in page.frames
+        if frame != page.main_frame
+    ]
+
+
+def check_streams(frame):
+    """The frame's page streams (its count grows) or shows its end; else why not."""
+    if frame.url.startswith("chrome-error:"):
+        # Chromium's own page: the connection was refused or reset
+        text = frame.evaluate("document.body.innerText")
+        return f"shows Chromium's error page: {text.splitlines()[0:2]}"
+    state = frame.evaluate(PAGE_STATE)
+    if state["wrapper"]:
+        return None  # the iframe page; its inner document is checked itself
+    if state["error"] or (state["ended"] or "").startswith("Error"):
+        return f"shows an error: {state['error'] or state['ended']}"
+    if state["ended"]:
+        return None
+    try:
+        frame.wait_for_function(GROWN, arg=state["count"], timeout=10_000)
+    except Exception:
+        return f"stuck at {state['count']} messages, not ended"
+    return None
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_run_all(lesson_page, frontend, lesson):
+    page = lesson_page
+    code_cells = sum(
+        cell.cell_type == "code" for cell in nbformat.read(NOTEBOOKS / lesson, 4).cells
+    )
+    started = time.monotonic()
+    # "load" waits for every script; the notebook is there when its cells are
+    page.goto(frontend.notebook_url(lesson), wait_until="commit")
+    expect(page.locator(".jp-Notebook .jp-CodeCell")).to_have_count(
+        code_cells, timeout=60_000
+    )
+    run_all(page)
+    ran = time.monotonic() - started
+
+    pages = inline_pages(page)
+    problems = [
+        f"{src}: {why}" for src, frame in pages if (why := check_streams(frame))
+    ]
+    notebook = saved_notebook(page, frontend, lesson)
+    not_run = [
+        n
+        for n, cell in enumerate(notebook.cells)
+        if cell.cell_type == "code" and cell.execution_count is None
+    ]
+    errors = [
+        f"cell {n}: {output.ename}: {output.evalue}"
+        for n, cell in enumerate(notebook.cells)
+        for output in cell.get("outputs", [])
+        if output.output_type == "error"
+    ]
+    print(
+        f"\n{frontend.name} {lesson}: Run All took {ran:.1f} s; "
+        f"{len(pages)} inline pages, {len(problems)} not streaming",
+        *problems,
+        sep="\n  ",
+    )
+    assert errors == [], f"cells show errors in {frontend.name}"
+    assert not_run == [], f"cells did not run in {frontend.name}"
+    assert problems == [], f"inline pages that do not stream in {frontend.name}"
