@@ -19,6 +19,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import expect
 
 pytestmark = [pytest.mark.browser, pytest.mark.frontend]
@@ -200,7 +201,11 @@ def run_all(page):
     """Run > Run All Cells, as a learner does, and wait until it has finished."""
     page.locator(".lm-MenuBar-itemLabel", has_text=re.compile("^Run$")).click()
     page.locator(".lm-Menu-itemLabel", has_text=re.compile("^Run All Cells$")).click()
-    page.wait_for_function(RUN_FINISHED, timeout=LESSON_RUNS_WITHIN * 1000)
+    try:
+        page.wait_for_function(RUN_FINISHED, timeout=LESSON_RUNS_WITHIN * 1000)
+    except PlaywrightTimeoutError:
+        prompts = page.locator(".jp-CodeCell .jp-InputPrompt").all_text_contents()
+        pytest.fail(f"Run All did not finish: the prompts read {prompts}")
 
 
 def saved_notebook(page, frontend, lesson):
@@ -236,7 +241,7 @@ def check_streams(frame):
         return None
     try:
         frame.wait_for_function(GROWN, arg=state["count"], timeout=10_000)
-    except Exception:
+    except PlaywrightTimeoutError:
         return f"stuck at {state['count']} messages, not ended"
     return None
 
