@@ -1,8 +1,9 @@
 """Run an app on a real threaded werkzeug server, in a background thread.
 
-Made for notebooks: ``serve()`` returns once the server answers, running the
-same cell again replaces the server it started, and ``stop()`` ends the
-streams that are still open instead of waiting for them.
+Made for notebooks: ``serve()`` returns once the server answers; a server
+lives until the kernel stops, so a page shown inline keeps streaming under
+Run All; running a cell again replaces the servers its last run started; and
+``stop()`` ends the streams that are still open instead of waiting for them.
 """
 
 import contextlib
@@ -12,6 +13,7 @@ import os
 import resource
 import secrets
 import socket
+import sys
 import threading
 import time
 import urllib.error
@@ -26,6 +28,8 @@ from .streams import Livestream
 # (host, port) -> the LiveServer this process runs there, so that a cell run
 # again replaces its own server rather than failing on a port it holds itself
 _servers = {}
+# notebook cell id -> (the id of its last run, the servers that run started)
+_cells = {}
 _servers_lock = threading.Lock()
 
 READY_TIMEOUT = 5.0
@@ -54,7 +58,10 @@ def serve(
     """Serve ``app`` (by default ``create_app()``) and return once it answers.
 
     ``port=0`` picks a free port. A port that this process already serves is
-    taken over: the server there is stopped first.
+    taken over: the server there is stopped first. In JupyterLab and Notebook
+    7, a cell run again first stops the servers its previous run started, so
+    an exercise cell can be changed and run again without piling up servers;
+    every other server runs until ``stop()`` or the end of the kernel.
 
     ``proxy_prefix`` (else ``$LIVESTREAM_PROXY_PREFIX``) is where a proxy in
     front of the server, such as jupyter-server-proxy on JupyterHub or Binder,
@@ -67,9 +74,13 @@ def serve(
     """
     if app is None:
         app = create_app()
-    if port:
-        with _servers_lock:
-            old = _servers.pop((host, port), None)
+    cell, run = _notebook_cell()
+    with _servers_lock:
+        replaced = [_servers.pop((host, port), None)] if port else []
+        last = _cells.get(cell)
+        if last is not None and last[0] != run:
+            replaced += _cells.pop(cell)[1]
+    for old in replaced:
         if old is not None:
             old.stop()
     if proxy_prefix is None:
@@ -77,7 +88,22 @@ def serve(
     server = LiveServer(app, host, port, proxy_prefix, head_timeout, max_connections)
     with _servers_lock:
         _servers[server.host, server.port] = server
+        if cell is not None:
+            _cells.setdefault(cell, (run, []))[1].append(server)
     return server
+
+
+def _notebook_cell():
+    """``(cell id, run id)`` of the notebook cell running now, else ``(None, None)``.
+
+    JupyterLab and Notebook 7 send the cell's id with each request to run a
+    cell; a kernel that gets none (nbclient, a console) replaces nothing.
+    """
+    ipython = sys.modules.get("IPython")  # not imported: not in a kernel
+    kernel = getattr(ipython and ipython.get_ipython(), "kernel", None)
+    parent = kernel.get_parent() if hasattr(kernel, "get_parent") else {}
+    cell = parent.get("metadata", {}).get("cellId")
+    return (cell, parent["header"].get("msg_id")) if cell else (None, None)
 
 
 class LiveServer:
@@ -197,20 +223,21 @@ class LiveServer:
             if _servers.get((self.host, self.port)) is self:
                 del _servers[self.host, self.port]
 
-    def display(self, *paths, width="100%", height=360):
-        """Show the page at each path inline in a notebook, side by side."""
-        from IPython.display import HTML, IFrame
+    def display(self, *paths, height=360):
+        """Show the page at each path inline in a notebook, side by side.
 
+        Each page is asked for its compact form (``embed=1``: no navigation,
+        a small title, the readout first). A path may also be a whole URL,
+        to show another server's page beside this one's.
+        """
         base = self.proxy_url or self.url
-        urls = [base + "/" + path.lstrip("/") for path in paths or ["/xhr"]]
-        if len(urls) == 1:
-            return IFrame(urls[0], width=width, height=height)
-        frames = "".join(
-            f'<iframe src="{html.escape(url)}" height="{height}" '
-            f'style="flex: 1; border: 1px solid #ccc"></iframe>'
-            for url in urls
+        return InlinePages(
+            [
+                path if "://" in path else base + "/" + path.lstrip("/")
+                for path in paths or ["/xhr"]
+            ],
+            height,
         )
-        return HTML(f'<div style="display: flex; gap: 0.5rem">{frames}</div>')
 
     def __enter__(self):
         return self
@@ -221,6 +248,35 @@ class LiveServer:
     def __repr__(self):
         state = "running" if self.running else "stopped"
         return f"<LiveServer {self.url} {state}>"
+
+
+class InlinePages:
+    """Pages shown inline, side by side in equal shares of the width."""
+
+    def __init__(self, urls, height=360):
+        self.urls = [_with_query(url, "embed=1") for url in urls]
+        self.height = height
+
+    def _repr_html_(self):
+        # min-width: 0 lets each frame shrink to its share instead of
+        # pushing the others out of the cell
+        frames = "".join(
+            f'<iframe src="{html.escape(url)}" title="{html.escape(url)}" '
+            f'style="flex: 1 1 0; min-width: 0; height: {int(self.height)}px; '
+            'border: 1px solid #ccc"></iframe>'
+            for url in self.urls
+        )
+        return f'<div style="display: flex; gap: 0.5rem; width: 100%">{frames}</div>'
+
+    def __repr__(self):
+        return "\n".join(self.urls)
+
+
+def _with_query(url, pair):
+    """``url`` with ``pair`` added to its query string."""
+    path, _, fragment = url.partition("#")
+    path += ("&" if "?" in path else "?") + pair
+    return f"{path}#{fragment}" if fragment else path
 
 
 def _listen(host, port):

@@ -10,7 +10,7 @@ def test_a_proxy_prefix_goes_in_front_of_every_url(live):
     server = live(proxy_prefix="/user/me/proxy/{port}")
     prefix = f"/user/me/proxy/{server.port}"
     assert server.proxy_url == prefix
-    assert server.display("/sse").src == f"{prefix}/sse"
+    assert server.display("/sse").urls == [f"{prefix}/sse?embed=1"]
     # the server itself still answers on its own paths; its pages link through
     # the proxy
     page = requests.get(server.url + "/xhr?count=2", timeout=5).text
@@ -22,7 +22,9 @@ def test_the_prefix_can_come_from_the_environment(live, monkeypatch):
     monkeypatch.setenv("LIVESTREAM_PROXY_PREFIX", "https://hub.example/u/{port}/")
     server = live()
     assert server.proxy_url == f"https://hub.example/u/{server.port}"
-    assert server.display("/xhr").src == f"https://hub.example/u/{server.port}/xhr"
+    assert server.display("/xhr").urls == [
+        f"https://hub.example/u/{server.port}/xhr?embed=1"
+    ]
     page = requests.get(server.url + "/fetch", timeout=5).text
     assert stream_url_in(page).startswith(f"/u/{server.port}/stream/ndjson?")
 

@@ -1,3 +1,4 @@
+import re
 import socket
 import time
 
@@ -129,16 +130,74 @@ def test_a_client_that_leaves_closes_the_source(live, how, path):
     assert recorder.closed.wait(interval + 1)
 
 
-def test_display_shows_the_page_in_an_iframe(live):
+def test_display_shows_the_compact_page_in_an_iframe(live):
     server = live()
-    frame = server.display("/iframe?count=3", height=200)
-    assert frame.src == server.url + "/iframe?count=3"
-    assert 'height="200"' in frame._repr_html_()
+    pages = server.display("/iframe?count=3", height=200)
+    assert pages.urls == [server.url + "/iframe?count=3&embed=1"]
+    html = pages._repr_html_()
+    assert html.count("<iframe") == 1
+    assert "height: 200px" in html
 
 
-def test_display_shows_pages_side_by_side(live):
-    server = live()
-    html = server.display("/xhr?poll=1", "/xhr")._repr_html_()
-    assert html.count("<iframe") == 2
-    assert f'src="{server.url}/xhr?poll=1"' in html
-    assert html.index("poll=1") < html.index(f'src="{server.url}/xhr"')
+def test_display_shows_pages_side_by_side_in_equal_shares(live):
+    server, other = live(), live()
+    html = server.display("/xhr?poll=1", "/xhr", other.url + "/sse")._repr_html_()
+    assert html.count("<iframe") == 3
+    # each frame may shrink to its share, so none pushes another out of the cell
+    assert html.count("flex: 1 1 0; min-width: 0") == 3
+    sources = re.findall(r'src="([^"]*)"', html)
+    assert sources == [
+        f"{server.url}/xhr?poll=1&amp;embed=1",
+        f"{server.url}/xhr?embed=1",
+        f"{other.url}/sse?embed=1",
+    ]
+
+
+@pytest.fixture
+def kernel():
+    """A real IPython kernel; ``run(code, cell)`` runs code in it as a front end
+    runs a notebook cell, with the cell's id, and returns the value of
+    ``value`` afterwards (as text)."""
+    from jupyter_client.manager import start_new_kernel
+
+    manager, client = start_new_kernel(kernel_name="python3")
+
+    def run(code, cell=None, value="None"):
+        content = {
+            "code": code,
+            "silent": False,
+            "store_history": True,
+            "user_expressions": {"value": value},
+            "allow_stdin": False,
+            "stop_on_error": True,
+        }
+        # JupyterLab and Notebook 7 send the cell's id this way
+        metadata = {"cellId": cell} if cell else {}
+        request = client.session.msg("execute_request", content, metadata=metadata)
+        client.shell_channel.send(request)
+        while True:
+            reply = client.get_shell_msg(timeout=30)
+            if reply["parent_header"].get("msg_id") == request["header"]["msg_id"]:
+                break
+        assert reply["content"]["status"] == "ok", reply["content"]
+        return reply["content"]["user_expressions"]["value"]["data"]["text/plain"]
+
+    yield run
+    client.stop_channels()
+    manager.shutdown_kernel(now=True)
+
+
+def test_a_cell_run_again_replaces_the_servers_it_started(kernel):
+    kernel("import livestream\nservers = []")
+    running = "[server.running for server in servers]"
+    kernel("servers.append(livestream.serve())", cell="exercise")
+    kernel("servers += [livestream.serve(), livestream.serve()]", cell="other")
+    assert kernel("", value=running) == "[True, True, True]"
+    # the exercise, changed and run again: its last server makes way
+    kernel("servers.append(livestream.serve())", cell="exercise")
+    assert kernel("", value=running) == "[False, True, True, True]"
+    kernel("servers.append(livestream.serve())", cell="other")
+    assert kernel("", value=running) == "[False, False, False, True, True]"
+    # a run without a cell id (nbclient, a console) replaces nothing
+    kernel("servers.append(livestream.serve())")
+    assert kernel("", value=running) == "[False, False, False, True, True, True]"
