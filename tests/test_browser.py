@@ -1,6 +1,14 @@
 import pytest
 
-from livestream.tools.browser import chromium_path, latency_summary, percentile, table
+from livestream.tools.browser import (
+    chromium_path,
+    latency_summary,
+    main,
+    missing_packages,
+    percentile,
+    table,
+    what_to_install,
+)
 
 
 def test_latency_summary_pairs_yields_with_arrivals():
@@ -56,3 +64,31 @@ def test_percentile_by_nearest_rank():
     assert percentile([7], 99) == 7
     with pytest.raises(ValueError):
         percentile([], 50)
+
+
+def test_missing_packages_looks_at_the_machine(monkeypatch, tmp_path):
+    monkeypatch.delenv("LIVESTREAM_CHROMIUM", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))  # a PATH with none of them
+    missing = missing_packages()
+    assert missing[:2] == ["chromium", "redis-server"]
+    (tmp_path / "redis-server").write_text("")
+    (tmp_path / "redis-server").chmod(0o755)
+    assert missing_packages() == [name for name in missing if name != "redis-server"]
+
+
+def test_what_to_install_is_one_line():
+    line = what_to_install(["chromium", "redis-server", "nginx"])
+    assert "\n" not in line
+    assert "lacks chromium, redis-server, nginx:" in line
+    assert line.endswith("apt-get install chromium redis-server nginx)")
+    assert "install it " in what_to_install(["redis-server"])
+
+
+@pytest.mark.browser
+@pytest.mark.redis
+@pytest.mark.nginx
+def test_with_deps_installs_nothing_on_a_machine_that_has_both(capsys):
+    # this machine has its Chromium, redis-server and nginx: no apt-get
+    assert missing_packages() == []
+    assert main(["--with-deps"]) == 0
+    assert capsys.readouterr().out.startswith("livestream: using the Chromium at ")

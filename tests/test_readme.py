@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from livestream.tools.tutorial import jupyter_command
+
 ROOT = Path(__file__).parent.parent
 README = (ROOT / "README.md").read_text()
 
@@ -34,6 +36,8 @@ TESTS = readme_command("Run the tests")
 def test_commands_set_up_their_own_environment():
     for command in (TUTORIAL, TESTS):
         assert command.startswith("python3 -m venv .venv && .venv/bin/pip install -e ")
+        # both make sure of a Chromium and a redis-server (see test_browser.py)
+        assert " && .venv/bin/livestream-browser --with-deps && " in command
     assert TUTORIAL.endswith("&& .venv/bin/livestream-tutorial")
     assert TESTS.endswith("&& .venv/bin/python -m pytest")
 
@@ -52,9 +56,9 @@ def last_step(command):
 @pytest.mark.browser
 def test_the_browser_step_finds_a_chromium():
     step = TESTS.split(" && ")[2]
-    assert step == ".venv/bin/livestream-browser"
+    assert step == ".venv/bin/livestream-browser --with-deps"
     result = subprocess.run(
-        [str(Path(sys.executable).parent / "livestream-browser")],
+        [str(Path(sys.executable).parent / "livestream-browser"), "--with-deps"],
         capture_output=True,
         text=True,
         timeout=600,
@@ -123,3 +127,13 @@ def test_the_tutorial_command_serves_the_notebooks():
             jupyter.wait()
         reader.join(timeout=10)
         jupyter.stderr.close()
+
+
+def test_the_tutorial_opens_notebook_7_or_with_lab_jupyterlab(tmp_path):
+    default = jupyter_command(tmp_path, ["--no-browser"])
+    assert default[1:4] == ["-m", "notebook", str(tmp_path)]
+    assert "--no-browser" in default
+    lab = jupyter_command(tmp_path, ["--lab", "--port=0"])
+    assert lab[1:4] == ["-m", "jupyterlab", str(tmp_path)]
+    assert "--lab" not in lab
+    assert "--port=0" in lab

@@ -1,4 +1,7 @@
-"""``livestream-tutorial [jupyter options]``: JupyterLab on the lessons."""
+"""``livestream-tutorial [--lab] [jupyter options]``: the lessons in Notebook 7.
+
+``--lab`` opens them in JupyterLab instead; every other option goes to Jupyter.
+"""
 
 import os
 import sys
@@ -13,6 +16,18 @@ def notebooks_folder():
     return None
 
 
+def jupyter_command(folder, argv):
+    """The command that opens ``folder`` in Notebook 7, or JupyterLab with ``--lab``."""
+    front_end = "jupyterlab" if "--lab" in argv else "notebook"
+    command = [sys.executable, "-m", front_end, str(folder)]
+    command += [arg for arg in argv if arg != "--lab"]
+    # Jupyter will not run as root unless told to, and containers and CI
+    # machines often are root
+    if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in command:
+        command.append("--allow-root")
+    return command
+
+
 def main(argv=None):
     folder = notebooks_folder()
     if folder is None:
@@ -22,12 +37,7 @@ def main(argv=None):
             file=sys.stderr,
         )
         return 2
-    command = [sys.executable, "-m", "jupyterlab", str(folder)]
-    command += sys.argv[1:] if argv is None else argv
-    # Jupyter will not run as root unless told to, and containers and CI
-    # machines often are root
-    if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in command:
-        command.append("--allow-root")
+    command = jupyter_command(folder, sys.argv[1:] if argv is None else argv)
     # become Jupyter, so that Ctrl-C and signals reach it directly
     os.execv(sys.executable, command)
 
