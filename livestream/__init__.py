@@ -2,6 +2,6 @@
 
 from .app import create_app
 from .feed import publish
-from .server import LiveServer, serve
+from .server import LiveServer, display, serve
 
-__all__ = ["LiveServer", "create_app", "publish", "serve"]
+__all__ = ["LiveServer", "create_app", "display", "publish", "serve"]

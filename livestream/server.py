@@ -13,7 +13,6 @@ import os
 import resource
 import secrets
 import socket
-import sys
 import threading
 import time
 import urllib.error
@@ -22,14 +21,13 @@ from urllib.parse import urlsplit
 
 from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 
+from . import cells
 from .app import create_app
 from .streams import Livestream
 
 # (host, port) -> the LiveServer this process runs there, so that a cell run
 # again replaces its own server rather than failing on a port it holds itself
 _servers = {}
-# notebook cell id -> (the id of its last run, the servers that run started)
-_cells = {}
 _servers_lock = threading.Lock()
 
 READY_TIMEOUT = 5.0
@@ -59,9 +57,10 @@ def serve(
 
     ``port=0`` picks a free port. A port that this process already serves is
     taken over: the server there is stopped first. In JupyterLab and Notebook
-    7, a cell run again first stops the servers its previous run started, so
-    an exercise cell can be changed and run again without piling up servers;
-    every other server runs until ``stop()`` or the end of the kernel.
+    7, a cell run again first stops the servers its previous run started (see
+    :mod:`livestream.cells`), so an exercise cell can be changed and run again
+    without piling up servers; every other server runs until ``stop()`` or
+    the end of the kernel.
 
     ``proxy_prefix`` (else ``$LIVESTREAM_PROXY_PREFIX``) is where a proxy in
     front of the server, such as jupyter-server-proxy on JupyterHub or Binder,
@@ -74,13 +73,10 @@ def serve(
     """
     if app is None:
         app = create_app()
-    cell, run = _notebook_cell()
-    with _servers_lock:
-        replaced = [_servers.pop((host, port), None)] if port else []
-        last = _cells.get(cell)
-        if last is not None and last[0] != run:
-            replaced += _cells.pop(cell)[1]
-    for old in replaced:
+    cells.stop_last_run()
+    if port:
+        with _servers_lock:
+            old = _servers.pop((host, port), None)
         if old is not None:
             old.stop()
     if proxy_prefix is None:
@@ -88,22 +84,8 @@ def serve(
     server = LiveServer(app, host, port, proxy_prefix, head_timeout, max_connections)
     with _servers_lock:
         _servers[server.host, server.port] = server
-        if cell is not None:
-            _cells.setdefault(cell, (run, []))[1].append(server)
+    cells.started(server)
     return server
-
-
-def _notebook_cell():
-    """``(cell id, run id)`` of the notebook cell running now, else ``(None, None)``.
-
-    JupyterLab and Notebook 7 send the cell's id with each request to run a
-    cell; a kernel that gets none (nbclient, a console) replaces nothing.
-    """
-    ipython = sys.modules.get("IPython")  # not imported: not in a kernel
-    kernel = getattr(ipython and ipython.get_ipython(), "kernel", None)
-    parent = kernel.get_parent() if hasattr(kernel, "get_parent") else {}
-    cell = parent.get("metadata", {}).get("cellId")
-    return (cell, parent["header"].get("msg_id")) if cell else (None, None)
 
 
 class LiveServer:
@@ -226,17 +208,16 @@ class LiveServer:
     def display(self, *paths, height=360):
         """Show the page at each path inline in a notebook, side by side.
 
-        Each page is asked for its compact form (``embed=1``: no navigation,
-        a small title, the readout first). A path may also be a whole URL,
-        to show another server's page beside this one's.
+        See :func:`display`; a path may also be a whole URL, to show another
+        server's page beside this one's.
         """
         base = self.proxy_url or self.url
-        return InlinePages(
-            [
+        return display(
+            *(
                 path if "://" in path else base + "/" + path.lstrip("/")
                 for path in paths or ["/xhr"]
-            ],
-            height,
+            ),
+            height=height,
         )
 
     def __enter__(self):
@@ -248,6 +229,15 @@ class LiveServer:
     def __repr__(self):
         state = "running" if self.running else "stopped"
         return f"<LiveServer {self.url} {state}>"
+
+
+def display(*urls, height=360):
+    """Show the page at each URL inline in a notebook, side by side.
+
+    Each page is asked for its compact form (``embed=1``: no navigation, a
+    small title, the readout first), and gets an equal share of the width.
+    """
+    return InlinePages(urls, height)
 
 
 class InlinePages:

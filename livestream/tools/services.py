@@ -3,6 +3,9 @@ Server with jupyter-server-proxy, and nginx.
 
 For tests, notebooks 04, 06 and 07 and the fan-out benchmark. Each
 ``start_*`` returns a :class:`Service` once it answers, and ``stop()`` ends it.
+Started from a notebook cell, a service runs until the kernel ends (the
+kernel ends its child processes as it shuts down) or the cell runs again
+(see :mod:`livestream.cells`).
 """
 
 import json
@@ -16,6 +19,8 @@ import sys
 import tempfile
 import time
 import urllib.request
+
+from .. import cells
 
 # gevent: each connection on a green thread. In the README's fan-out run on
 # two cores it used less CPU than gthread for the same deliveries (0.51 cores
@@ -124,7 +129,10 @@ def start_redis(port=None, directory=None, timeout=10.0):
         if scratch is not None:
             scratch.cleanup()
         raise
-    return Service("redis-server", process, url, scratch.cleanup if scratch else None)
+    cleanup = scratch.cleanup if scratch else None
+    service = Service("redis-server", process, url, cleanup)
+    cells.started(service)
+    return service
 
 
 def start_gunicorn(
@@ -182,7 +190,9 @@ def start_gunicorn(
             return False
 
     _wait_until(answers, process, "gunicorn", timeout)
-    return Service("gunicorn", process, url)
+    service = Service("gunicorn", process, url)
+    cells.started(service)
+    return service
 
 
 class JupyterServer(Service):
@@ -308,6 +318,7 @@ def start_jupyter_server(base_url="/", token=None, port=None, timeout=60.0):
             tail = log.read()[-2000:]
         service.stop()
         raise RuntimeError(f"{error}; its log ends:\n{tail}") from None
+    cells.started(service)
     return service
 
 
@@ -386,4 +397,6 @@ def start_nginx(upstream, gzip_types=(), port=None, timeout=10.0):
     except RuntimeError:
         scratch.cleanup()
         raise
-    return Service("nginx", process, url, scratch.cleanup)
+    service = Service("nginx", process, url, scratch.cleanup)
+    cells.started(service)
+    return service
