@@ -169,6 +169,11 @@ def start_gunicorn(
         *(("--threads", str(threads)) if worker_class == "gthread" else ()),
         "--worker-connections",
         str(threads),
+        # so no connection is left over to wait idle for a next request: a
+        # response closes its connection. Said outright, gthread does the
+        # same without warning "No keepalived connections can be handled"
+        "--keep-alive",
+        "0",
         "--bind",
         f"127.0.0.1:{port}",
         # open streams get this long to end before a stopping worker is killed
