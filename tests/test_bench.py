@@ -85,3 +85,25 @@ def test_bad_options_are_usage_errors(args, capsys):
         main(args)
     assert exit_.value.code == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_a_missed_target_says_why_from_the_run():
+    latencies = [0.002, 0.030, 0.003, 0.004]
+    lines = targets(
+        [
+            row("fetch", p99=0.030, latencies=latencies, first=0.025),
+            row("sse", **{"per second": 10_000, "burst seen": 3_000}),
+        ]
+    )
+    assert lines == [
+        "missed fetch   p99 latency at 50 messages/s: 30.0 ms (target <= 15 ms)",
+        "       why: 1 of 4 messages took longer than 15 ms; the p99 is the "
+        "slowest: message 2, 30.0 ms",
+        "missed fetch   first message: 25.0 ms (target <= 20 ms)",
+        "       why: one sample, the message that opens the stream, while the "
+        "page's reader is still starting; it varies from run to run",
+        "missed sse     messages/s to the page: 10,000 (target >= 20,000)",
+        "       why: this burst was 3,000 messages, over in 300 ms, so a pause of "
+        "a few ms moves the rate a lot; the target is set for 100,000 "
+        "(livestream-bench)",
+    ]

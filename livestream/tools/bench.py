@@ -210,6 +210,9 @@ def targets(rows):
         lines.append(
             f"{verdict} {technique:7} {what}: {shown} (target {compare} {limit})"
         )
+        why = None if met else why_missed(figure, row, bound)
+        if why:
+            lines.append(f"       why: {why}")
     for row in rows:
         counts = sorted(int(k.split("@")[1]) for k in row if k.startswith("heap MB @"))
         if len(counts) != 2 or any(f"nodes @{n}" not in row for n in counts):
@@ -229,6 +232,34 @@ def targets(rows):
             + (" (target <= 2x)" if bounded else "")
         )
     return lines
+
+
+def why_missed(figure, row, bound):
+    """Why ``row`` missed the target on ``figure``, from the run's own figures."""
+    latencies = row.get("latencies")
+    if figure == "p99" and latencies:
+        over = sum(latency > bound for latency in latencies)
+        slowest = max(range(len(latencies)), key=latencies.__getitem__)
+        # below 100 messages, the p99 by nearest rank is the slowest one
+        which = "the p99 is the slowest" if len(latencies) < 100 else "the slowest"
+        return (
+            f"{over} of {len(latencies)} messages took longer than "
+            f"{bound * 1000:g} ms; {which}: message {slowest + 1}, "
+            f"{latencies[slowest] * 1000:.1f} ms"
+        )
+    if figure == "first":
+        return (
+            "one sample, the message that opens the stream, while the page's "
+            "reader is still starting; it varies from run to run"
+        )
+    if figure == "per second" and 0 < row.get("burst seen", 0) < FULL["burst"]:
+        took = row["burst seen"] / row["per second"]
+        return (
+            f"this burst was {row['burst seen']:,} messages, over in "
+            f"{took * 1000:.0f} ms, so a pause of a few ms moves the rate a "
+            f"lot; the target is set for {FULL['burst']:,} (livestream-bench)"
+        )
+    return None
 
 
 def _millis(seconds):
