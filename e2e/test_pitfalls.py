@@ -4,6 +4,7 @@ import threading
 import time
 
 import pytest
+from playwright.sync_api import expect
 
 from livestream import serve
 from livestream.pitfalls import create_pitfalls_app
@@ -78,3 +79,47 @@ def test_another_host_name_gets_connections_of_its_own(page, held_server):
     )
     first_bytes(page, 7)  # all seven open at once, none has ended
     assert len(held.starts) == 7
+
+
+@pytest.mark.parametrize(
+    ("query", "end", "header"),
+    [
+        ("stream=no-context&name=ada", "Error: the stream broke off", None),
+        ("stream=with-context&name=ada", "Done", None),
+        ("stream=late-header&header=X-Set-Late", "Done", "not sent"),
+        ("stream=early-header&header=X-Set-Late", "Done", "yes"),
+    ],
+)
+def test_the_probe_page_shows_each_pitfall_beside_its_fix(
+    page, live, query, end, header
+):
+    server = live(app=create_pitfalls_app())
+    page.goto(f"{server.url}/probe?{query}", wait_until="commit")
+    expect(page.locator("#latest")).to_have_text(end)
+    if header:
+        expect(page.locator("#header")).to_have_text(header)
+    if "context" in query:
+        lines = ["start"] if end.startswith("Error") else ["start", "name=ada"]
+        expect(page.locator(".message")).to_have_text(lines)
+
+
+@pytest.mark.proxy
+def test_the_probe_page_reads_its_stream_through_a_path_prefix(
+    page, live, jupyter_service
+):
+    # the real jupyter-server-proxy publishes the app under /user/learner/proxy/<port>/
+    server = live(
+        app=create_pitfalls_app(count=3, interval=0),
+        proxy_prefix=jupyter_service.proxy_prefix(),
+    )
+    url = server.proxy_url + "/probe?stream=nosniff"
+    page.goto(jupyter_service.with_token(url), wait_until="commit")
+    expect(page.locator("#latest")).to_have_text("Done")
+    expect(page.locator("#count")).to_have_text("3")
+
+
+def test_the_connections_page_says_when_every_stream_has_ended(page, live):
+    server = live(app=create_pitfalls_app(count=2, interval=0))
+    page.goto(f"{server.url}/connections?streams=7", wait_until="commit")
+    expect(page.locator("#latest")).to_have_text("Done")
+    expect(page.locator("#count")).to_have_text("7")

@@ -24,6 +24,16 @@ CORS = {"Access-Control-Allow-Origin": "*"}
 COUNT = Spec(int, INTEGER, 0, 100_000, "an integer")
 INTERVAL = Spec(float, SECONDS, 0.0, 60.0, "a number of seconds")
 STREAMS = Spec(int, INTEGER, 1, 20, "an integer")
+# the line streams the probe page can read, each a pitfall or its fix
+PROBED = (
+    "sniffed",
+    "nosniff",
+    "unmarked",
+    "no-context",
+    "with-context",
+    "late-header",
+    "early-header",
+)
 
 
 def create_pitfalls_app(source=ticks, count=40, interval=0.05):
@@ -85,13 +95,31 @@ def create_pitfalls_app(source=ticks, count=40, interval=0.05):
         response.response = generate()
         return response
 
+    @app.get("/early-header")
+    def early_header():
+        """The fix: the view sets the header before it returns the generator."""
+
+        def generate():
+            yield "first\n"
+            yield "second\n"
+
+        return Response(
+            generate(), mimetype="text/plain", headers={**NOSNIFF, "X-Set-Late": "yes"}
+        )
+
     @app.get("/probe")
     def probe():
-        """A page that reads a plain-line stream with XMLHttpRequest."""
+        """A page that reads one of the line streams above with XMLHttpRequest.
+
+        ``header`` names a response header for the page to show at the end.
+        """
         stream = request.args.get("stream", "")
-        if stream not in ("sniffed", "nosniff"):
-            abort(400, "stream must be sniffed or nosniff")
-        return render_template("probe.html", stream=stream)
+        if stream not in PROBED:
+            abort(400, f"stream must be one of {', '.join(PROBED)}")
+        header = request.args.get("header", "")
+        if header not in ("", "X-Set-Late"):
+            abort(400, "header must be X-Set-Late")
+        return render_template("probe.html", stream=stream, header=header)
 
     @app.get("/connections")
     def connections():
@@ -153,6 +181,25 @@ def seconds_to_first_bytes(url):
     with requests.get(url, stream=True, timeout=60) as response:
         next(response.iter_content(chunk_size=None), None)
         return time.monotonic() - began
+
+
+def seconds_to_close(url, closings, timeout=10.0):
+    """Read the first line at ``url`` and hang up; how long until the source
+    appends a new ``time.monotonic()`` to ``closings`` (in its ``finally``).
+
+    None if it has not within ``timeout`` seconds.
+    """
+    import requests
+
+    with requests.get(url, stream=True, timeout=60) as response:
+        next(response.iter_lines(chunk_size=None), None)
+    left = time.monotonic()
+    while time.monotonic() < left + timeout:
+        later = [closed for closed in list(closings) if closed > left]
+        if later:
+            return min(later) - left
+        time.sleep(0.02)
+    return None
 
 
 def connection_times(url, timeout=60.0):

@@ -85,6 +85,9 @@ def test_a_header_set_after_the_first_yield_is_lost():
     response = create_pitfalls_app().test_client().get("/late-header")
     assert response.get_data(as_text=True) == "first\nsecond\n"
     assert "X-Set-Late" not in response.headers
+    fixed = create_pitfalls_app().test_client().get("/early-header")
+    assert fixed.get_data(as_text=True) == "first\nsecond\n"
+    assert fixed.headers["X-Set-Late"] == "yes"
 
 
 def test_the_source_runs_on_until_its_next_message(live):
@@ -109,6 +112,7 @@ def test_the_source_runs_on_until_its_next_message(live):
         "/connections?streams=x",
         "/connections?other_host=example.com",
         "/probe?stream=elsewhere",
+        "/probe?stream=nosniff&header=Set-Cookie",
         "/sniffed?count=-1",
         "/nosniff?interval=fast",
     ],
