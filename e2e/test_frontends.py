@@ -10,12 +10,14 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import nbformat
 import pytest
@@ -35,6 +37,7 @@ FRONTENDS = {
 }
 
 SERVER_READY_WITHIN = 60.0
+KERNEL_READY_WITHIN = 60.0
 # Run All of the longest lesson (05 times every technique in Chromium) on a
 # busy 2-core machine
 LESSON_RUNS_WITHIN = 240.0
@@ -56,6 +59,13 @@ PAGE_STATE = """() => {
     error: error ? error.textContent : null,
   };
 }"""
+
+# pages a lesson shows failing on purpose, beside their fix
+FAILS_ON_PURPOSE = {"06_pitfalls.ipynb": ("stream=no-context",)}
+# pages whose cells another change is rewriting: lesson 04's proxy section
+# (issue 15) still stops its servers in a clean-up cell. The test says when
+# they stream, so that this entry goes
+NOT_YET = {"04_sse.ipynb": ("/proxy/", "issue 15 rewrites lesson 04's proxy section")}
 
 # true once the page's count is above `seen`, or the page shows an end
 GROWN = f"""(seen) => {{
@@ -112,6 +122,13 @@ class FrontEnd:
         with opener.open(request, timeout=10) as response:
             body = response.read()
         return json.loads(body) if body else None
+
+    def kernel_state(self, lesson):
+        """The execution state of the kernel of ``lesson``'s session, if any."""
+        for session in self.api("sessions"):
+            if session["path"] == lesson:
+                return session["kernel"]["execution_state"]
+        return None
 
     def shut_down_kernels(self):
         """End every session, so a lesson's servers and streams end with it."""
@@ -197,15 +214,28 @@ def lesson_page(page, frontend):
     frontend.shut_down_kernels()
 
 
-def run_all(page):
+def run_all(page, frontend, lesson):
     """Run > Run All Cells, as a learner does, and wait until it has finished."""
+    # a learner picks Run All once the kernel says it is idle
+    poll(
+        lambda: frontend.kernel_state(lesson) == "idle",
+        KERNEL_READY_WITHIN,
+        f"the kernel of {lesson} was not idle",
+    )
     page.locator(".lm-MenuBar-itemLabel", has_text=re.compile("^Run$")).click()
     page.locator(".lm-Menu-itemLabel", has_text=re.compile("^Run All Cells$")).click()
+    prompts = page.locator(".jp-CodeCell .jp-InputPrompt")
     try:
+        # every cell is queued ([*]) or has run at once
+        expect(prompts.first).not_to_have_text("[ ]:", timeout=30_000)
         page.wait_for_function(RUN_FINISHED, timeout=LESSON_RUNS_WITHIN * 1000)
-    except PlaywrightTimeoutError:
-        prompts = page.locator(".jp-CodeCell .jp-InputPrompt").all_text_contents()
-        pytest.fail(f"Run All did not finish: the prompts read {prompts}")
+    except (AssertionError, PlaywrightTimeoutError):
+        shot = frontend.folder.parent / f"{lesson}.png"
+        page.screenshot(path=shot)
+        pytest.fail(
+            f"Run All did not finish: the prompts read "
+            f"{prompts.all_text_contents()} (screenshot: {shot})"
+        )
 
 
 def saved_notebook(page, frontend, lesson):
@@ -217,8 +247,21 @@ def saved_notebook(page, frontend, lesson):
     return nbformat.read(path, as_version=4)
 
 
-def inline_pages(page):
-    """Each frame that the lesson's cells put on the page, with its address."""
+def inline_pages(page, expected):
+    """Each frame that the lesson's cells put on the page, with its address.
+
+    A front end may draw a cell's output only once the cell comes near the
+    view, so each cell is scrolled into view first, as a reader does, until
+    the ``expected`` frames are there; the frames inside them come too.
+    """
+    cells = page.locator(".jp-Notebook .jp-Cell")
+    for k in range(cells.count()):
+        cells.nth(k).scroll_into_view_if_needed()
+    expect(page.locator(".jp-OutputArea-output iframe")).to_have_count(expected)
+    for frame in page.frames:
+        if frame != page.main_frame:
+            # the frame's first document is about:blank until its page commits
+            poll(lambda f=frame: f.url != "about:blank", 10, f"{frame.name} loaded")
     return [
         (frame.frame_element().get_attribute("src"), frame)
         for frame in page.frames
@@ -226,8 +269,18 @@ def inline_pages(page):
     ]
 
 
-def check_streams(frame):
-    """The frame's page streams (its count grows) or shows its end; else why not."""
+def frames_shown(notebook):
+    """How many frames the notebook's outputs put on the page."""
+    return sum(
+        output.get("data", {}).get("text/html", "").count("<iframe")
+        for cell in notebook.cells
+        for output in cell.get("outputs", [])
+    )
+
+
+def check_streams(frame, lesson=""):
+    """The frame's page streams (its count grows) or shows its end, as its
+    lesson says; else why not."""
     if frame.url.startswith("chrome-error:"):
         # Chromium's own page: the connection was refused or reset
         text = frame.evaluate("document.body.innerText")
@@ -236,19 +289,23 @@ def check_streams(frame):
     if state["wrapper"]:
         return None  # the iframe page; its inner document is checked itself
     if state["error"] or (state["ended"] or "").startswith("Error"):
+        if any(page in frame.url for page in FAILS_ON_PURPOSE.get(lesson, ())):
+            return None
         return f"shows an error: {state['error'] or state['ended']}"
     if state["ended"]:
         return None
+    # a live feed has no end: it must show what the lesson published
+    seen = 0 if urlsplit(frame.url).path.startswith("/feed") else state["count"]
     try:
-        frame.wait_for_function(GROWN, arg=state["count"], timeout=10_000)
+        # polled by the clock: a frame out of view draws no animation frames
+        frame.wait_for_function(GROWN, arg=seen, polling=100, timeout=10_000)
     except PlaywrightTimeoutError:
         return f"stuck at {state['count']} messages, not ended"
     return None
 
 
-@pytest.mark.parametrize("lesson", LESSONS)
-def test_run_all(lesson_page, frontend, lesson):
-    page = lesson_page
+def open_and_run_all(page, frontend, lesson):
+    """Open ``lesson`` in the front end and Run All; how long that took."""
     code_cells = sum(
         cell.cell_type == "code" for cell in nbformat.read(NOTEBOOKS / lesson, 4).cells
     )
@@ -258,14 +315,19 @@ def test_run_all(lesson_page, frontend, lesson):
     expect(page.locator(".jp-Notebook .jp-CodeCell")).to_have_count(
         code_cells, timeout=60_000
     )
-    run_all(page)
-    ran = time.monotonic() - started
+    run_all(page, frontend, lesson)
+    return time.monotonic() - started
 
-    pages = inline_pages(page)
-    problems = [
-        f"{src}: {why}" for src, frame in pages if (why := check_streams(frame))
-    ]
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_run_all(lesson_page, frontend, lesson):
+    page = lesson_page
+    ran = open_and_run_all(page, frontend, lesson)
     notebook = saved_notebook(page, frontend, lesson)
+    pages = inline_pages(page, frames_shown(notebook))
+    problems = [
+        f"{src}: {why}" for src, frame in pages if (why := check_streams(frame, lesson))
+    ]
     not_run = [
         n
         for n, cell in enumerate(notebook.cells)
@@ -285,4 +347,41 @@ def test_run_all(lesson_page, frontend, lesson):
     )
     assert errors == [], f"cells show errors in {frontend.name}"
     assert not_run == [], f"cells did not run in {frontend.name}"
+    excused = NOT_YET.get(lesson)
+    if excused:
+        marker, why = excused
+        left = [problem for problem in problems if marker not in problem]
+        assert left != problems, f"{marker} pages stream now: drop NOT_YET ({why})"
+        problems = left
     assert problems == [], f"inline pages that do not stream in {frontend.name}"
+
+
+def test_an_exercise_cell_run_again_replaces_its_server(lesson_page, frontend):
+    page = lesson_page
+    open_and_run_all(page, frontend, "01_xhr.ipynb")
+    shown = frames_shown(saved_notebook(page, frontend, "01_xhr.ipynb"))
+    pages = inline_pages(page, shown)
+    exercise = page.locator(".jp-CodeCell").filter(has_text="def countdown")
+    frame = exercise.locator("iframe")
+    old = urlsplit(frame.get_attribute("src"))
+    others = [
+        urlsplit(src) for src, _ in pages if src != old.geturl() and urlsplit(src).port
+    ]
+    # select the cell (its prompt, not its editor) and run it, as a learner does
+    exercise.locator(".jp-InputPrompt").click()
+    page.keyboard.press("Control+Enter")
+    expect(frame).not_to_have_attribute("src", old.geturl())
+    new = frame.element_handle().content_frame()
+    assert check_streams(new) is None
+    # the cell's last server is gone; the lesson's other servers are not
+    assert not port_answers(old.port)
+    assert all(port_answers(other.port) for other in others)
+
+
+def port_answers(port):
+    """Whether something accepts connections on 127.0.0.1:``port``."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    except OSError:
+        return False
+    return True
