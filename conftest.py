@@ -1,7 +1,7 @@
 """The fixtures of the whole suite, tests/ and e2e/ alike, built on each other:
 an app and its client; a live server; Redis and gunicorn, once a session; a
 Jupyter Server with jupyter-server-proxy, once a session, and apps behind it;
-the browser and a technique's readout."""
+the browser and a technique's readout; a real IPython kernel."""
 
 import socket
 
@@ -133,3 +133,37 @@ def technique(request):
 def readout(page, technique):
     """The readout of ``technique``'s page in a fresh browser page."""
     return Readout(page, technique)
+
+
+@pytest.fixture
+def kernel():
+    """A real IPython kernel; ``run(code, cell)`` runs code in it as a front end
+    runs a notebook cell, with the cell's id, and returns the value of
+    ``value`` afterwards (as text)."""
+    from jupyter_client.manager import start_new_kernel
+
+    manager, client = start_new_kernel(kernel_name="python3")
+
+    def run(code, cell=None, value="None"):
+        content = {
+            "code": code,
+            "silent": False,
+            "store_history": True,
+            "user_expressions": {"value": value},
+            "allow_stdin": False,
+            "stop_on_error": True,
+        }
+        # JupyterLab and Notebook 7 send the cell's id this way
+        metadata = {"cellId": cell} if cell else {}
+        request = client.session.msg("execute_request", content, metadata=metadata)
+        client.shell_channel.send(request)
+        while True:
+            reply = client.get_shell_msg(timeout=30)
+            if reply["parent_header"].get("msg_id") == request["header"]["msg_id"]:
+                break
+        assert reply["content"]["status"] == "ok", reply["content"]
+        return reply["content"]["user_expressions"]["value"]["data"]["text/plain"]
+
+    yield run
+    client.stop_channels()
+    manager.shutdown_kernel(now=True)
