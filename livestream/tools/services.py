@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 
 from .. import cells
@@ -235,7 +236,12 @@ class JupyterServer(Service):
 
     def with_token(self, url):
         """``url`` with the token in its query: a browser that opens it gets
-        the server's login cookie, which its later requests carry."""
+        the server's login cookie, which its later requests carry.
+
+        For a browser this process drives: a path (``public_url`` is one when
+        the server is the notebook's own) is taken as one on this server.
+        """
+        url = urllib.parse.urljoin(self.url, url)
         if not self.token:
             return url
         return f"{url}{'&' if '?' in url else '?'}token={self.token}"
