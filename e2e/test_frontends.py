@@ -244,8 +244,17 @@ def saved_notebook(page, frontend, lesson):
     path = frontend.folder / lesson
     before = path.stat().st_mtime_ns
     page.locator(".jp-NotebookPanel-toolbar [data-command='docmanager:save']").click()
-    poll(lambda: path.stat().st_mtime_ns != before, 30, f"{lesson} was not saved")
-    return nbformat.read(path, as_version=4)
+
+    def saved():
+        # the file can change before the front end has finished writing it
+        if path.stat().st_mtime_ns == before:
+            return None
+        try:
+            return nbformat.read(path, as_version=4)
+        except ValueError:  # nbformat.reader.NotJSONError among them
+            return None
+
+    return poll(saved, 30, f"{lesson} was not saved")
 
 
 def inline_pages(page, expected):
