@@ -11,7 +11,7 @@ from e2e.helpers import Readout
 from livestream import create_app, serve
 from livestream.feed import STREAM, connect
 from livestream.techniques import TECHNIQUES
-from livestream.tools.browser import launch_options
+from livestream.tools.chromium import launch_options
 from livestream.tools.services import (
     start_gunicorn,
     start_jupyter_server,
@@ -119,7 +119,7 @@ def behind_jupyter(request, live, jupyter_service):
 
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args):
-    """Launch the machine's Chromium when it has one (see livestream.tools.browser)."""
+    """Launch the machine's Chromium when it has one (see livestream.tools.chromium)."""
     return {**browser_type_launch_args, **launch_options()}
 
 

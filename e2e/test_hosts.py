@@ -4,7 +4,7 @@ read the streams."""
 import pytest
 from playwright.sync_api import expect
 
-from livestream.tools.browser import launch_options
+from livestream.tools.chromium import launch_options
 
 pytestmark = pytest.mark.browser
 

@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 from livestream import serve
 from livestream.pitfalls import create_pitfalls_app
 from livestream.sources import ticks
-from livestream.tools.browser import RECORD_ARRIVALS, YieldClock
+from livestream.tools.timing import RECORD_ARRIVALS, YieldClock
 
 pytestmark = pytest.mark.browser
 

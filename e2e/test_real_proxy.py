@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 
 from livestream.sources import sqrt_demo
 from livestream.techniques import BY_NAME
-from livestream.tools.browser import RECORD_ARRIVALS, YieldClock
+from livestream.tools.timing import RECORD_ARRIVALS, YieldClock
 from livestream.tools.wire import moments
 
 from .helpers import Readout

@@ -205,7 +205,7 @@ def seconds_to_close(url, closings, timeout=10.0):
 def connection_times(url, timeout=60.0):
     """Open the connections page at ``url`` in Chromium; when each stream began
     and ended, in seconds from the page's start."""
-    from .tools.browser import in_browser
+    from .tools.timing import in_browser
 
     def task(page):
         page.goto(url, wait_until="commit")

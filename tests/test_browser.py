@@ -1,14 +1,13 @@
 import pytest
 
-from livestream.tools.browser import (
+from livestream.tools.chromium import (
     chromium_path,
-    latency_summary,
     main,
     missing_packages,
-    percentile,
-    table,
     what_to_install,
 )
+from livestream.tools.report import percentile
+from livestream.tools.timing import latency_summary, table
 
 
 def test_latency_summary_pairs_yields_with_arrivals():

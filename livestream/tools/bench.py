@@ -24,14 +24,14 @@ from ..app import create_app
 from ..server import serve
 from ..sources import numbered
 from ..techniques import BY_NAME
-from .browser import (
+from .report import markdown_table, progress_bar
+from .timing import (
     STREAM_ENDED,
     YieldClock,
     in_browser,
     latency_summary,
     page_arrival_times,
 )
-from .report import markdown_table, progress_bar
 
 TECHNIQUES = list(BY_NAME)
 
