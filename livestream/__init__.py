@@ -2,6 +2,7 @@
 
 from .app import create_app
 from .feed import publish
-from .server import LiveServer, display, serve
+from .inline import display
+from .server import LiveServer, serve
 
 __all__ = ["LiveServer", "create_app", "display", "publish", "serve"]

@@ -67,6 +67,23 @@ def check_config(config):
         raise ValueError("ANSWER_MAX_BYTES must be a whole number of bytes above 0")
 
 
+def trust_hosts(config, *hosts):
+    """Add ``hosts`` to the app's TRUSTED_HOSTS, unless it trusts any Host.
+
+    serve() calls it with the host it binds and a proxy's host: the names
+    the app is reached by.
+    """
+    if config.get("TRUSTED_HOSTS") is None:
+        return
+    trusted = list(config["TRUSTED_HOSTS"])
+    # a server on every interface has no one name to add: TRUSTED_HOSTS
+    # lists the names it is reached by
+    for host in hosts:
+        if host and host not in ("0.0.0.0", "::") and host not in trusted:
+            trusted.append(host)
+    config["TRUSTED_HOSTS"] = trusted
+
+
 def feed_enabled(config):
     """Whether to serve the live feed; FEED=True without redis-py is an error."""
     has_redis = importlib.util.find_spec("redis") is not None

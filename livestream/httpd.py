@@ -1,0 +1,218 @@
+"""werkzeug's threaded server, hardened for streams that stay open.
+
+A stream holds its connection and a thread for as long as it runs, so the
+server bounds what a client can hold: a request's head must arrive within
+``head_timeout``, and past ``max_connections`` a new connection is answered
+503 at once from the accepting thread. It also keeps its open connections, so
+that :meth:`LiveServer.stop <livestream.server.LiveServer.stop>` can cut them.
+"""
+
+import contextlib
+import errno
+import resource
+import socket
+import threading
+import time
+
+from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
+
+# seconds a client gets to send a request's line and headers; one that sends
+# them slower (or never) is cut off, so it cannot hold a thread for ever. A
+# stream, once it runs, has no time limit
+HEAD_TIMEOUT = 10.0
+# connections handled at once; past it a new connection gets 503 at once,
+# long before the process runs out of file descriptors
+MAX_CONNECTIONS = 2000
+# open files kept free for everything else the process opens
+SPARE_FILES = 64
+# how long a refused connection stays open at most for its client to close it
+REFUSED_LINGER = 2.0
+
+_BUSY_TEXT = b"the server is handling as many connections as it can; try again\n"
+_BUSY = (
+    b"HTTP/1.1 503 Service Unavailable\r\n"
+    b"Content-Type: text/plain; charset=utf-8\r\n"
+    b"Content-Length: " + str(len(_BUSY_TEXT)).encode() + b"\r\n"
+    b"Retry-After: 1\r\n"
+    b"Connection: close\r\n\r\n" + _BUSY_TEXT
+)
+
+
+def listen(host, port):
+    """A listening socket on ``host:port``, or an OSError that names the port."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM
+    )[0]
+    listener = socket.socket(family, kind, proto)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(address)
+        listener.listen(backlog())
+    except OSError as error:
+        listener.close()
+        if error.errno == errno.EADDRINUSE:
+            raise OSError(
+                error.errno,
+                f"port {port} on {host} is in use by another program: stop that "
+                "program, or serve on another port (port=0 picks a free one)",
+            ) from None
+        raise OSError(
+            error.errno, f"cannot serve on {host}:{port}: {error.strerror}"
+        ) from None
+    return listener
+
+
+def backlog():
+    """The longest queue of connections waiting to be accepted that the system
+    allows: a crowd arriving at once waits there instead of being dropped."""
+    try:
+        with open("/proc/sys/net/core/somaxconn") as limit:
+            return max(int(limit.read()), socket.SOMAXCONN)
+    except (OSError, ValueError):
+        return socket.SOMAXCONN
+
+
+def connection_cap():
+    """MAX_CONNECTIONS, or fewer when the open-file limit is lower."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return MAX_CONNECTIONS
+    return max(1, min(MAX_CONNECTIONS, soft - SPARE_FILES))
+
+
+class HardenedServer(ThreadedWSGIServer):
+    """werkzeug's threaded server with a connection cap and a head timeout,
+    keeping its open connections so that they can be cut."""
+
+    def __init__(
+        self, host, port, app, fd, head_timeout=HEAD_TIMEOUT, max_connections=None
+    ):
+        super().__init__(host, port, app, handler=Handler, fd=fd)
+        self.head_timeout = head_timeout
+        self.max_connections = max_connections or connection_cap()
+        self._connections = {}  # socket -> the thread handling it
+        self._connections_lock = threading.Lock()
+        self._accepted = 0  # connections handed to a thread and not yet done
+        self._refused = []  # (socket, when) answered 503, closed a moment later
+
+    def process_request(self, request, client_address):
+        with self._connections_lock:
+            full = self._accepted >= self.max_connections
+            if not full:
+                self._accepted += 1
+        if full:
+            self._refuse(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._done()
+            raise
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._done()
+
+    def _done(self):
+        with self._connections_lock:
+            self._accepted -= 1
+
+    def _refuse(self, connection):
+        # answered from the accepting thread without waiting for the request:
+        # a thread per refused connection is what the cap is there to avoid
+        with contextlib.suppress(OSError):
+            _drain(connection)
+            connection.sendall(_BUSY)
+            connection.shutdown(socket.SHUT_WR)
+        # closing now, with the request perhaps still arriving, would reset
+        # the connection and lose the answer: close it once the client has
+        self._refused.append((connection, time.monotonic()))
+
+    def service_actions(self):
+        # called by serve_forever() between polls
+        super().service_actions()
+        now, waiting = time.monotonic(), []
+        for connection, since in self._refused:
+            if now - since < REFUSED_LINGER and not _drain(connection):
+                waiting.append((connection, since))
+            else:
+                connection.close()
+        self._refused = waiting
+
+    def get_request(self):
+        try:
+            return super().get_request()
+        except OSError as error:
+            if error.errno in (errno.EMFILE, errno.ENFILE):
+                # out of file descriptors: the waiting connection stays
+                # readable, so without a pause the loop would spin on it
+                time.sleep(0.1)
+            raise
+
+    def server_close(self):
+        super().server_close()
+        # werkzeug calls this from __init__ too, before _refused exists
+        for connection, _ in getattr(self, "_refused", ()):
+            connection.close()
+        self._refused = []
+
+    def opened(self, connection):
+        with self._connections_lock:
+            self._connections[connection] = threading.current_thread()
+
+    def closed(self, connection):
+        with self._connections_lock:
+            self._connections.pop(connection, None)
+
+    def open_connections(self):
+        """``(socket, thread)`` for each connection being handled now."""
+        with self._connections_lock:
+            return list(self._connections.items())
+
+
+def _drain(connection):
+    """Read what the client has sent so far; True once it has closed its end."""
+    while True:
+        try:
+            data = connection.recv(65536, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return False
+        except OSError:
+            return True
+        if not data:
+            return True
+
+
+class Handler(WSGIRequestHandler):
+    """Tells the server which connections are open, and times the head."""
+
+    # werkzeug writes a chunk as four small pieces (size, CRLF, data, CRLF);
+    # with Nagle's algorithm on, the kernel holds the later pieces until the
+    # client acknowledges the first, which a delayed ACK can put off for 40 ms
+    disable_nagle_algorithm = True
+
+    def handle(self):
+        self.server.opened(self.connection)
+        try:
+            super().handle()
+        finally:
+            self.server.closed(self.connection)
+
+    def handle_one_request(self):
+        # the head must arrive within head_timeout; past it the handler logs
+        # "Request timed out" and closes the connection
+        self.connection.settimeout(self.server.head_timeout)
+        super().handle_one_request()
+
+    def parse_request(self):
+        ok = super().parse_request()
+        # the head is in: no time limit on the body or on the stream
+        self.connection.settimeout(None)
+        return ok
+
+    def log_request(self, *args, **kwargs):
+        # a line per request would flood the notebook cell that happens to be
+        # running; errors are still logged
+        pass
