@@ -13,7 +13,8 @@ from flask import Blueprint, abort, current_app, render_template, request
 
 from . import params
 from .framing import framed, ndjson_line
-from .streams import Livestream, relay, stream_response
+from .state import AppState
+from .streams import relay, stream_response
 
 bp = Blueprint("answer", __name__)
 
@@ -54,8 +55,9 @@ def chat():
 def stream_answer():
     """The answer to ``{"prompt": "..."}``, one JSON string a line."""
     prompt = read_prompt()
-    state = Livestream.of()
-    batches = relay(state.answer(prompt), request.environ, state.open_streams)
+    state = AppState.of()
+    budget = current_app.config["STREAM_BUFFER_BYTES"]
+    batches = relay(state.answer(prompt), request.environ, state.open_streams, budget)
     return stream_response(
         framed(batches, ndjson_line), "application/x-ndjson", batches.close
     )

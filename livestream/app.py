@@ -6,10 +6,10 @@ from flask import Flask
 from werkzeug.exceptions import HTTPException
 
 from . import answer as answer_page
-from . import feed, views
+from . import feed_views, views
 from .settings import DEFAULTS, check_config, feed_enabled
 from .sources import sqrt_demo
-from .streams import Livestream
+from .state import EXTENSION, AppState
 
 
 def resource_folder(name):
@@ -57,14 +57,14 @@ def create_app(source=None, answer=None, **config):
     app.config.from_prefixed_env("LIVESTREAM")
     app.config.update(config)
     check_config(app.config)
-    app.extensions["livestream"] = Livestream(
+    app.extensions[EXTENSION] = AppState(
         source or sqrt_demo, answer or answer_page.made_up
     )
 
     app.register_blueprint(views.bp)
     app.register_blueprint(answer_page.bp)
     if feed_enabled(app.config):
-        app.register_blueprint(feed.bp)
+        app.register_blueprint(feed_views.bp)
     app.register_error_handler(HTTPException, plain_error)
     return app
 

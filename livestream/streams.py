@@ -8,7 +8,7 @@ import sys
 import threading
 import time
 
-from flask import Response, current_app
+from flask import Response
 
 from .framing import Unsendable
 
@@ -33,9 +33,6 @@ KEEPALIVE = object()  # what relay() yields after a quiet spell, when asked to
 # message larger than that goes out alone)
 MAX_BATCH = 1000
 MAX_BATCH_BYTES = 1_000_000
-# how many bytes of messages a stream holds for a client that does not read
-# them yet; past it the source waits (the stream's STREAM_BUFFER_BYTES)
-BUFFER_BYTES = 4_000_000
 
 
 class ClientGone(ConnectionError):
@@ -53,22 +50,6 @@ def stream_response(body, mimetype, close):
     # closing the relay there tells the source's thread to stop
     response.call_on_close(close)
     return response
-
-
-class Livestream:
-    """What an app made by ``create_app()`` keeps: its source, the generator
-    of its streamed answers, its open streams."""
-
-    def __init__(self, source, answer):
-        self.source = source
-        self.answer = answer
-        self.open_streams = OpenStreams()
-
-    @classmethod
-    def of(cls, app=None):
-        """The app's state, or None for an app not made by ``create_app()``."""
-        app = app or current_app
-        return getattr(app, "extensions", {}).get("livestream")
 
 
 class Outcome:
@@ -96,24 +77,7 @@ class Outcome:
             self.error = f"the source failed: {type(error).__name__}: {error}"[:300]
 
 
-class OpenStreams:
-    """How many streams are open now; thread-safe."""
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._count = 0
-
-    def __len__(self):
-        return self._count
-
-    def add(self, change):
-        with self._lock:
-            self._count += change
-
-
-def relay(
-    messages, environ, open_streams, keepalive=None, gone=None, budget=BUFFER_BYTES
-):
+def relay(messages, environ, open_streams, budget, keepalive=None, gone=None):
     """Yield ``messages``, in lists, until they end, the client goes away, or the
     server stops.
 

@@ -31,14 +31,8 @@ from .framing import (
     ws_text,
 )
 from .sources import run_source
-from .streams import (
-    KEEPALIVE,
-    ClientGone,
-    Livestream,
-    Outcome,
-    relay,
-    stream_response,
-)
+from .state import AppState
+from .streams import KEEPALIVE, ClientGone, Outcome, relay, stream_response
 from .techniques import PAGES, TECHNIQUES, find
 
 bp = Blueprint("livestream", __name__)
@@ -61,11 +55,11 @@ def page_context():
 
 def open_source(start=0, keepalive=None, gone=None):
     """This request's run of the app's source, relayed from a thread of its own."""
-    state = Livestream.of()
+    state = AppState.of()
     settings = params.stream_params()
     messages = run_source(state.source, settings["count"], settings["interval"], start)
     budget = current_app.config["STREAM_BUFFER_BYTES"]
-    return relay(messages, request.environ, state.open_streams, keepalive, gone, budget)
+    return relay(messages, request.environ, state.open_streams, budget, keepalive, gone)
 
 
 @bp.get(f"/<any({', '.join(PAGES)}):page>")
@@ -94,7 +88,7 @@ def gallery():
 def status():
     """What the app is doing now, as JSON: open streams, and which process."""
     return {
-        "active_streams": len(Livestream.of().open_streams),
+        "active_streams": len(AppState.of().open_streams),
         "pid": os.getpid(),
     }
 

@@ -20,6 +20,7 @@ import time
 from bisect import bisect_right
 
 from .framing import SSE_KEEPALIVE, Unsendable, sse_event
+from .streams import IDLE_WAIT
 
 # the reader wakes this often when nothing is published, so a stopped
 # process's reader notices soon
@@ -36,8 +37,6 @@ WINDOW_BYTES = 16 * 2**20
 # one write of a stream carries at most this many entries; a stream further
 # behind writes again at once
 MAX_WRITE = 1000
-# a waiting stream looks whether its client left this often
-IDLE_WAIT = 0.25
 # backoff after a lost Redis connection: first wait, then doubling up to this
 RETRY_FIRST = 0.05
 RETRY_MOST = 2.0
@@ -47,6 +46,28 @@ def following():
     """The comment a stream starts with once nothing published can slip past
     it; it names the process that serves it."""
     return f": following, served by process {os.getpid()}\n\n".encode()
+
+
+class Windows:
+    """This process's windows, one per (Redis URL, stream key), each started
+    on first use; ``connect(url)`` gives a Redis client."""
+
+    def __init__(self):
+        self._windows = {}
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+
+    def get(self, url, key, connect):
+        """The window on ``key`` at ``url``; a failed one is replaced."""
+        with self._lock:
+            if self._pid != os.getpid():
+                # a forked worker: the parent's reader threads did not come along
+                self._windows.clear()
+                self._pid = os.getpid()
+            found = self._windows.get((url, key))
+            if found is None or found.error:
+                found = self._windows[url, key] = Window(lambda: connect(url), key)
+            return found
 
 
 class WindowFailed(Exception):

@@ -1,0 +1,94 @@
+"""The live feed's page and its SSE stream, served by each worker process from
+its own window on the topic's Redis Stream (see :mod:`livestream.feed`)."""
+
+from flask import Blueprint, abort, current_app, render_template, request, url_for
+
+from . import params
+from .feed import TOPIC, connect, is_entry_id, is_topic, stream_key
+from .framing import sse_failure, sse_retry
+from .state import AppState
+from .streams import Outcome, client_gone, stream_response
+from .window import parse_id
+
+bp = Blueprint("feed", __name__)
+
+
+def entry_id(name, raw):
+    """``raw`` if it is an entry id, else a 400 that names ``name``."""
+    if raw is not None and not is_entry_id(raw):
+        abort(
+            400,
+            f"{name} must be a Redis Stream entry id such as 1700000000000-0, "
+            f"got {params.shown(raw)}",
+        )
+    return raw
+
+
+def topic_name(raw):
+    """``raw`` if it can name a topic, else a 400 that names ``topic``."""
+    if not is_topic(raw):
+        abort(
+            400,
+            "topic must be 1 to 64 letters, digits, '_', '.' or '-', "
+            f"got {params.shown(raw)}",
+        )
+    return raw
+
+
+@bp.get("/feed", defaults={"topic": TOPIC})
+@bp.get("/feed/<topic>")
+def page(topic):
+    """A topic of the live feed from Redis, read with EventSource."""
+    topic = topic_name(topic)
+    # ?after=<entry id> starts from the feed's history, after that entry
+    after = entry_id("after", request.args.get("after"))
+    return render_template(
+        "feed.html",
+        current="feed",
+        topic=topic,
+        stream_url=url_for(".stream", topic=topic, after=after),
+    )
+
+
+@bp.get("/stream/feed", defaults={"topic": TOPIC})
+@bp.get("/stream/feed/<topic>")
+def stream(topic):
+    """A topic as Server-Sent Events; each id is the Redis entry id.
+
+    A new reader starts with what is published next; ``Last-Event-ID`` (or
+    ``?after=``) resumes after that entry.
+    """
+    topic = topic_name(topic)
+    after = entry_id("after", request.args.get("after"))
+    resume = request.headers.get("Last-Event-ID", "").strip()
+    after = entry_id("Last-Event-ID", resume or None) or after
+    state = AppState.of()
+    shared = state.windows.get(
+        current_app.config["REDIS_URL"], stream_key(topic), connect
+    )
+    # werkzeug and gunicorn each hand over the client's socket under a name
+    # of their own; with neither, a client that left is noticed on a write
+    sock = request.environ.get("gunicorn.socket") or request.environ.get(
+        "werkzeug.socket"
+    )
+    entries = shared.stream(
+        parse_id(after) if after else None,
+        current_app.config["SSE_KEEPALIVE"],
+        (lambda: client_gone(sock)) if sock is not None else (lambda: False),
+    )
+    retry = current_app.config["SSE_RETRY_MS"]
+    outcome = Outcome(current_app.logger)
+    open_streams = state.open_streams
+    open_streams.add(1)
+
+    def body():
+        yield sse_retry(retry).encode()
+        yield from outcome.watch(entries)
+        if outcome.error:
+            yield sse_failure(outcome.error).encode()
+
+    def close():
+        entries.close()
+        open_streams.add(-1)
+
+    return stream_response(body(), "text/event-stream", close)
