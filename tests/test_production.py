@@ -10,7 +10,8 @@ import requests
 
 from livestream import create_app
 from livestream.feed import is_entry_id, publish
-from livestream.tools.fanout import clients_process, run_fanout
+from livestream.tools.fanout import run_fanout
+from livestream.tools.fanout_clients import clients_process
 from livestream.tools.services import free_port
 from tests.helpers import FeedReader
 
