@@ -10,13 +10,13 @@ class Technique:
 
     name: str
     page: str  # the page's route: /<page>
-    poll: bool  # the classic page is /xhr?poll=1
     template: str
     stream: str  # the view that serves its stream
     format: str
     title: str
     how: str
     when: str
+    poll: bool = False  # the classic page is /xhr?poll=1
 
     @property
     def path(self):
@@ -40,71 +40,68 @@ class Technique:
 
 TECHNIQUES = (
     Technique(
-        "xhr-polled",
-        "xhr",
-        True,
-        "xhr_polled.html",
-        "stream_text",
-        "plain lines",
-        "XMLHttpRequest, polled (the classic answer)",
-        "Splits the whole responseText into lines once a second.",
-        "for nothing new: it lags up to a second and redoes all its work.",
+        name="xhr-polled",
+        page="xhr",
+        poll=True,
+        template="xhr_polled.html",
+        stream="stream_text",
+        format="plain lines",
+        title="XMLHttpRequest, polled (the classic answer)",
+        how="Splits the whole responseText into lines once a second.",
+        when="for nothing new: it lags up to a second and redoes all its work.",
     ),
     Technique(
-        "xhr",
-        "xhr",
-        False,
-        "xhr.html",
-        "stream_ndjson",
-        "NDJSON",
-        "XMLHttpRequest",
-        "Parses the new text on each progress event.",
-        "where old browsers matter; responseText grows for the whole stream.",
+        name="xhr",
+        page="xhr",
+        template="xhr.html",
+        stream="stream_ndjson",
+        format="NDJSON",
+        title="XMLHttpRequest",
+        how="Parses the new text on each progress event.",
+        when="where old browsers matter; responseText grows for the whole stream.",
     ),
     Technique(
-        "iframe",
-        "iframe",
-        False,
-        "iframe.html",
-        "stream_html",
-        "HTML",
-        "iframe",
-        "The server streams an HTML document into a frame; no script.",
-        "for a log to watch, when the page need not react to the data; "
-        "not behind JupyterHub's proxy, which holds it to the end.",
+        name="iframe",
+        page="iframe",
+        template="iframe.html",
+        stream="stream_html",
+        format="HTML",
+        title="iframe",
+        how="The server streams an HTML document into a frame; no script.",
+        when=(
+            "for a log to watch, when the page need not react to the data; "
+            "not behind JupyterHub's proxy, which holds it to the end."
+        ),
     ),
     Technique(
-        "fetch",
-        "fetch",
-        False,
-        "fetch.html",
-        "stream_ndjson",
-        "NDJSON",
-        "fetch() and a ReadableStream",
-        "Reads the body chunk by chunk and keeps nothing it has read.",
-        "by default, and for requests that need headers, a body or a cancel.",
+        name="fetch",
+        page="fetch",
+        template="fetch.html",
+        stream="stream_ndjson",
+        format="NDJSON",
+        title="fetch() and a ReadableStream",
+        how="Reads the body chunk by chunk and keeps nothing it has read.",
+        when="by default, and for requests that need headers, a body or a cancel.",
     ),
     Technique(
-        "sse",
-        "sse",
-        False,
-        "sse.html",
-        "stream_sse",
-        "SSE",
-        "Server-Sent Events",
-        "EventSource: ids, reconnects on its own, resumes where it was.",
-        "for live feeds, and through any proxy that streams event streams.",
+        name="sse",
+        page="sse",
+        template="sse.html",
+        stream="stream_sse",
+        format="SSE",
+        title="Server-Sent Events",
+        how="EventSource: ids, reconnects on its own, resumes where it was.",
+        when="for live feeds, and through any proxy that streams event streams.",
     ),
     Technique(
-        "ws",
-        "ws",
-        False,
-        "ws.html",
-        "stream_ws",
-        "WebSocket messages",
-        "WebSocket (flask-sock)",
-        "One WebSocket message per message; no ids, no reconnect of its own.",
-        "when the page talks back too; a resume token must stand in for ids.",
+        name="ws",
+        page="ws",
+        template="ws.html",
+        stream="stream_ws",
+        format="WebSocket messages",
+        title="WebSocket (flask-sock)",
+        how="One WebSocket message per message; no ids, no reconnect of its own.",
+        when="when the page talks back too; a resume token must stand in for ids.",
     ),
 )
 

@@ -179,13 +179,13 @@ class Window:
 
     # the streams
 
-    def stream(self, after, keepalive, left):
+    def stream(self, after, keepalive, gone):
         """Yield SSE bytes for every entry after ``after``, forever.
 
         ``after`` is an entry id tuple, or None for what comes next. The
         first piece is :func:`following`, once the stream knows where it
         starts. A keep-alive goes out after ``keepalive`` quiet seconds; it
-        ends when ``left()`` says the client went away.
+        ends when ``gone()`` says the client went away.
         """
         last, announced = after, after is not None
         if announced:
@@ -211,7 +211,7 @@ class Window:
                 quiet = now
             if now - looked >= IDLE_WAIT or not data:
                 looked = now
-                if left():
+                if gone():
                     return
             if not data and now - quiet >= keepalive:
                 quiet = now
