@@ -87,7 +87,7 @@ def gunicorn_service(redis_service):
     """
     with start_gunicorn(
         workers=2,
-        threads=10,
+        connections=10,
         redis_url=redis_service.url,
     ) as service:
         yield service

@@ -122,7 +122,7 @@ def run_fanout(
             open(log_path, "wb") as log,
             start_gunicorn(
                 workers=workers,
-                threads=per_worker,
+                connections=per_worker,
                 redis_url=redis_service.url,
                 app=app,
                 worker_class=worker_class,

@@ -138,7 +138,7 @@ def start_redis(port=None, directory=None, timeout=10.0):
 
 def start_gunicorn(
     workers=2,
-    threads=50,
+    connections=50,
     port=None,
     redis_url=None,
     timeout=20.0,
@@ -149,8 +149,10 @@ def start_gunicorn(
 ):
     """gunicorn serving ``app`` (livestream's by default) on ``WORKER_CLASS``.
 
-    ``threads`` bounds the connections a worker takes at once (green threads
-    under ``gevent``; ``worker_class="gthread"`` gives a thread to each).
+    ``connections`` is how many connections each worker takes at once
+    (``--worker-connections``): each is served on a green thread under
+    ``gevent``; under ``worker_class="gthread"`` each needs a thread of its
+    own, so the worker gets as many ``--threads``.
     ``log`` is a file for gunicorn's own log (by default this one's stderr).
     """
     port = port or free_port()
@@ -167,9 +169,9 @@ def start_gunicorn(
         str(workers),
         # connections a worker takes at once: one thread (or green thread)
         # each, so a worker that is full leaves the next to the others
-        *(("--threads", str(threads)) if worker_class == "gthread" else ()),
+        *(("--threads", str(connections)) if worker_class == "gthread" else ()),
         "--worker-connections",
-        str(threads),
+        str(connections),
         # so no connection is left over to wait idle for a next request: a
         # response closes its connection. Said outright, gthread does the
         # same without warning "No keepalived connections can be handled"
