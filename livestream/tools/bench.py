@@ -24,13 +24,14 @@ from ..app import create_app
 from ..server import serve
 from ..sources import numbered
 from ..techniques import BY_NAME
-from .report import markdown_table, progress_bar
+from .report import markdown_table, milliseconds, progress_bar
 from .timing import (
     STREAM_ENDED,
     YieldClock,
     in_browser,
     latency_summary,
     page_arrival_times,
+    served_url,
 )
 
 TECHNIQUES = list(BY_NAME)
@@ -50,11 +51,6 @@ QUICK = {"count": 50, "rate": 50.0, "burst": 5_000, "memory": (1_000, 10_000)}
 FULL = {"count": 500, "rate": 50.0, "burst": 100_000, "memory": (1_000, 100_000)}
 
 
-def url(server, path, **params):
-    sep = "&" if "?" in path else "?"
-    return server.url + path + sep + "&".join(f"{k}={v}" for k, v in params.items())
-
-
 # how many messages the page has shown: #count on a script page (its log
 # keeps only the newest), the frame's elements on the iframe page
 MESSAGES_SHOWN = """() => {
@@ -66,7 +62,9 @@ MESSAGES_SHOWN = """() => {
 
 def latency(page, server, clock, path, count, rate, timeout):
     # a log long enough for every message: each arrival is paired with its yield
-    page_url = url(server, path, count=count, interval=1 / rate, keep=max(count, 1))
+    page_url = served_url(
+        server, path, count=count, interval=1 / rate, keep=max(count, 1)
+    )
     arrivals = page_arrival_times(page, page_url, timeout)
     summary = latency_summary(clock.times, arrivals)
     # every message's latency, for a chart; left out of the tables
@@ -76,7 +74,7 @@ def latency(page, server, clock, path, count, rate, timeout):
 
 def burst(page, server, clock, path, count, timeout):
     page.add_init_script(RECORD_LAST)
-    page.goto(url(server, path, count=count, interval=0), wait_until="commit")
+    page.goto(served_url(server, path, count=count, interval=0), wait_until="commit")
     page.wait_for_function(STREAM_ENDED, timeout=timeout * 1000)
     ended = time.time()
     seen = page.evaluate(MESSAGES_SHOWN)
@@ -87,7 +85,7 @@ def burst(page, server, clock, path, count, timeout):
 
 
 def memory(page, server, path, count, timeout):
-    page.goto(url(server, path, count=count, interval=0), wait_until="commit")
+    page.goto(served_url(server, path, count=count, interval=0), wait_until="commit")
     page.wait_for_function(STREAM_ENDED, timeout=timeout * 1000)
     cdp = page.context.new_cdp_session(page)
     cdp.send("HeapProfiler.collectGarbage")
@@ -109,7 +107,9 @@ def reader(technique, stream_url):
 def server_cpu_per_10k(technique, messages=10_000):
     """CPU seconds this process spends serving ``messages``, per 10,000."""
     with serve(create_app(numbered)) as server:
-        stream_url = url(server, technique.stream_path, count=messages, interval=0)
+        stream_url = served_url(
+            server, technique.stream_path, count=messages, interval=0
+        )
         began = time.process_time()
         subprocess.run(
             reader(technique, stream_url),
@@ -262,10 +262,7 @@ def why_missed(figure, row, bound):
     return None
 
 
-def _millis(seconds):
-    return f"{seconds * 1000:.1f}"
-
-
+_millis = milliseconds(1)
 COLUMNS = [
     ("technique", "technique", "{}"),
     ("first", "first ms", _millis),

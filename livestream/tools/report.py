@@ -12,6 +12,12 @@ def percentile(ordered, p):
     return ordered[rank - 1]
 
 
+def milliseconds(places=0):
+    """A column format for :func:`markdown_table`: seconds shown in
+    milliseconds, to ``places`` decimals."""
+    return lambda seconds: f"{seconds * 1000:.{places}f}"
+
+
 def markdown_table(rows, columns=None):
     """``rows`` (dicts) as a Markdown table.
 

@@ -10,7 +10,7 @@ from ..app import create_app
 from ..server import serve
 from ..sources import run_source, sqrt_demo
 from .chromium import launch_options
-from .report import markdown_table, percentile
+from .report import markdown_table, milliseconds, percentile
 
 # every page records when each .message element appears, in every frame, on
 # the same clock as Python's time.time() (milliseconds since the epoch).
@@ -159,15 +159,20 @@ def latency_summary(yields, arrivals):
     }
 
 
+def served_url(server, path, **params):
+    """Where ``server`` serves ``path``, with ``params`` added to its query."""
+    sep = "&" if "?" in path else "?"
+    return server.url + path + sep + "&".join(f"{k}={v}" for k, v in params.items())
+
+
 def measure(path, source=None, count=10, interval=0.2, timeout=60.0):
     """Serve ``source`` and time the page at ``path`` in Chromium.
 
     Returns the figures of :func:`latency_summary`, in seconds.
     """
     clock = YieldClock(source or sqrt_demo)
-    sep = "&" if "?" in path else "?"
     with serve(create_app(clock)) as server:
-        url = f"{server.url}{path}{sep}count={count}&interval={interval}"
+        url = served_url(server, path, count=count, interval=interval)
         arrivals = arrival_times(url, timeout=timeout)
     return latency_summary(clock.times, arrivals)
 
@@ -179,10 +184,7 @@ def compare(paths, source=None, count=10, interval=0.2):
 
 def table(rows):
     """Rows from :func:`compare` as a Markdown table, times in milliseconds."""
-
-    def millis(seconds):
-        return f"{seconds * 1000:.0f}"
-
+    millis = milliseconds(0)
     return markdown_table(
         rows,
         [
