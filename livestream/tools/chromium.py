@@ -10,6 +10,8 @@ import shutil
 import subprocess
 import sys
 
+from .services import nginx_path
+
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "chrome")
 
 
@@ -49,8 +51,7 @@ def missing_packages():
     present = {
         "chromium": chromium_path() is not None,
         "redis-server": shutil.which("redis-server") is not None,
-        # Debian puts nginx in /usr/sbin, which a user's PATH may lack
-        "nginx": bool(shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin")),
+        "nginx": nginx_path() is not None,
     }
     return [name for name in SYSTEM_PACKAGES if not present[name]]
 

@@ -361,6 +361,12 @@ http {{
 """
 
 
+def nginx_path():
+    """nginx on PATH, else where Debian puts it (/usr/sbin), which a user's
+    PATH may lack; None when this machine has none."""
+    return shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/sbin")
+
+
 def start_nginx(upstream, gzip_types=(), port=None, timeout=10.0):
     """nginx in front of ``upstream`` (``http://host:port``), buffering as it
     does by default.
@@ -371,7 +377,7 @@ def start_nginx(upstream, gzip_types=(), port=None, timeout=10.0):
     compresses text/html), a response of those types reaches the client
     whole, at the end, unless it says ``X-Accel-Buffering: no``.
     """
-    binary = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/sbin")
+    binary = nginx_path()
     if binary is None:
         raise FileNotFoundError(
             "nginx is not installed: on Debian, apt-get install nginx"
