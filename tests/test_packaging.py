@@ -10,7 +10,10 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).parent.parent
+# conda-forge's "redis" is the server; the Python client is "redis-py"
 CONDA_NAMES = {"redis-py": "redis"}
+# a name, its extras in brackets, then its version specifier
+REQUIREMENT = re.compile(r"([A-Za-z0-9_.-]+)\s*(?:\[([^\]]*)\])?\s*(.*)")
 CARRIED = sorted(
     f"livestream/{folder}/{path.name}"
     for folder in ("templates", "static")
@@ -18,23 +21,66 @@ CARRIED = sorted(
 )
 
 
-def requirement_names(requirements):
-    return {re.match(r"[A-Za-z0-9_.-]+", r).group(0).lower() for r in requirements}
+def parse(requirement):
+    """``(name, extras, specifier)`` of one requirement string."""
+    name, extras, specifier = REQUIREMENT.fullmatch(requirement.strip()).groups()
+    extras = [extra.strip() for extra in (extras or "").split(",") if extra.strip()]
+    return name.lower(), extras, specifier.replace(" ", "")
 
 
-def test_environment_yml_matches_pyproject():
+def resolved(project, extra):
+    """What installing ``project[extra]`` asks for: ``{name: specifier}``, the
+    project's own extras (``livestream[tutorial,peer]``) followed down to the
+    requirements they name, and the project's dependencies with them."""
+    wanted, seen = {}, set()
+
+    def add(requirements):
+        for requirement in requirements:
+            name, extras, specifier = parse(requirement)
+            if name == project["name"]:
+                for inner in extras:
+                    if inner not in seen:
+                        seen.add(inner)
+                        add(project["optional-dependencies"][inner])
+                continue
+            # one package asked for twice must be asked for alike
+            assert wanted.setdefault(name, specifier) == specifier, requirement
+
+    add(project["dependencies"])
+    seen.add(extra)
+    add(project["optional-dependencies"][extra])
+    return wanted
+
+
+def test_the_test_extra_resolves_the_extras_it_names():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    extras = project["optional-dependencies"]
-    wanted = requirement_names(
-        project["dependencies"] + extras["tutorial"] + extras["production"]
-    ) | requirement_names(extras["test"])
-    wanted.discard("livestream")
+    wanted = resolved(project, "test")
+    # flask-sse comes only through livestream[peer], gevent through [production]
+    assert {"flask-sse", "gevent", "pytest"} <= wanted.keys()
+    assert "livestream" not in wanted
+
+
+def test_environment_yml_matches_the_test_extra():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = resolved(project, "test")
     environment = yaml.safe_load((ROOT / "environment.yml").read_text())
     conda = [dep for dep in environment["dependencies"] if isinstance(dep, str)]
-    # conda-forge's "redis" is the server; the Python client is "redis-py"
-    conda_names = {CONDA_NAMES.get(name, name) for name in requirement_names(conda)}
-    assert conda_names - {"python", "pip"} == wanted
-    assert {"pip": ["-e ."]} in environment["dependencies"]
+    (pip,) = [
+        dep["pip"] for dep in environment["dependencies"] if isinstance(dep, dict)
+    ]
+    assert "-e ." in pip  # the package itself, from this checkout
+    listed = {}
+    for requirement in conda + [dep for dep in pip if dep != "-e ."]:
+        name, _, specifier = parse(requirement)
+        name = CONDA_NAMES.get(name, name)
+        assert name not in listed, f"{name} is listed twice"
+        listed[name] = specifier
+    listed.pop("pip")
+    listed.pop("python")
+    missing = {name: wanted[name] for name in wanted.keys() - listed.keys()}
+    extra = {name: listed[name] for name in listed.keys() - wanted.keys()}
+    assert (missing, extra) == ({}, {}), "environment.yml and the test extra differ"
+    assert listed == wanted  # and every version floor is the same
 
 
 def test_every_file_claims_the_same_python():
