@@ -92,6 +92,16 @@ def test_every_file_claims_the_same_python():
     assert "python>=3.11" in environment["dependencies"]
 
 
+def test_the_license_file_is_the_license_pyproject_names():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    text = (ROOT / "LICENSE").read_text()
+    assert project["license"] == "MIT"
+    assert text.startswith("MIT License\n")
+    assert "the livestream authors" in text.splitlines()[2]
+    # the sentence that makes it MIT, not another permissive license
+    assert "The above copyright notice and this permission notice shall" in text
+
+
 def test_the_wheel_carries_the_templates_and_static_files(tmp_path):
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", tmp_path, ROOT],
@@ -101,6 +111,7 @@ def test_the_wheel_carries_the_templates_and_static_files(tmp_path):
     (wheel,) = tmp_path.glob("livestream-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert set(CARRIED) <= set(names)
+    assert any(name.endswith(".dist-info/licenses/LICENSE") for name in names)
 
     # installed, not editable, and used from another folder: the pages render
     target = tmp_path / "site"
