@@ -1,17 +1,18 @@
 """The fixtures of the whole suite, tests/ and e2e/ alike, built on each other:
 an app and its client; a live server; Redis and gunicorn, once a session; a
 Jupyter Server with jupyter-server-proxy, once a session, and apps behind it;
-the browser and a technique's readout; a real IPython kernel."""
+each technique by name; a real IPython kernel.
+
+Nothing here needs Playwright, so a unit test runs without it: the browser's
+fixtures are in e2e/conftest.py."""
 
 import socket
 
 import pytest
 
-from e2e.helpers import Readout
 from livestream import create_app, serve
-from livestream.feed import STREAM, connect
+from livestream.feed import TOPIC, connect, stream_key
 from livestream.techniques import TECHNIQUES
-from livestream.tools.chromium import launch_options
 from livestream.tools.services import (
     start_gunicorn,
     start_jupyter_server,
@@ -73,7 +74,7 @@ def redis_service():
 def redis_client(redis_service):
     """A client of the session's Redis, with the feed emptied."""
     client = connect(redis_service.url)
-    client.delete(STREAM)
+    client.delete(stream_key(TOPIC))
     yield client
     client.close()
 
@@ -117,22 +118,10 @@ def behind_jupyter(request, live, jupyter_service):
     return start
 
 
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args):
-    """Launch the machine's Chromium when it has one (see livestream.tools.chromium)."""
-    return {**browser_type_launch_args, **launch_options()}
-
-
 @pytest.fixture(params=[technique.name for technique in TECHNIQUES])
 def technique(request):
     """Each technique in turn, by name."""
     return request.param
-
-
-@pytest.fixture
-def readout(page, technique):
-    """The readout of ``technique``'s page in a fresh browser page."""
-    return Readout(page, technique)
 
 
 @pytest.fixture

@@ -1,9 +1,9 @@
-"""What the browser tests share: the techniques by name, a source the test
-steps through, and the readout of a technique's page."""
+"""What the browser tests share, and what needs Playwright: the techniques by
+name, and the readout of a technique's page. What needs no browser is in
+testing_support, beside the root conftest.py."""
 
 import json
 import math
-import threading
 
 from playwright.sync_api import expect
 
@@ -12,25 +12,6 @@ from livestream.techniques import BY_NAME, TECHNIQUES
 # every technique shows the same readout; the iframe's is inside its frame
 NAMES = [technique.name for technique in TECHNIQUES]
 SCRIPTED = [technique.name for technique in TECHNIQUES if technique.scripted]
-
-
-class Stepper:
-    """A source that sends each message only when the test releases it."""
-
-    def __init__(self, messages):
-        self.messages = messages
-        self.release = threading.Semaphore(0)
-        self.closed = threading.Event()
-
-    def __call__(self, count, interval):
-        try:
-            for message in self.messages:
-                # bounded: a test that failed must not leave the thread waiting
-                if not self.release.acquire(timeout=30):
-                    return
-                yield message
-        finally:
-            self.closed.set()
 
 
 class Readout:

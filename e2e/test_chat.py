@@ -7,9 +7,7 @@ import pytest
 from playwright.sync_api import expect
 
 from livestream import create_app
-from tests.helpers import HOSTILE, wait_until
-
-pytestmark = pytest.mark.browser
+from testing_support import HOSTILE, wait_until
 
 
 class StepAnswer:

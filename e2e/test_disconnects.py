@@ -3,11 +3,9 @@
 import pytest
 from playwright.sync_api import expect
 
-from tests.helpers import Recorder, wait_until
+from testing_support import Recorder, wait_until
 
 from .helpers import NAMES, SCRIPTED, Readout
-
-pytestmark = pytest.mark.browser
 
 INTERVAL = 0.1
 WAYS_TO_LEAVE = [

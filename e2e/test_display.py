@@ -1,9 +1,6 @@
 """What display() shows, drawn by Chromium at a notebook cell's width."""
 
-import pytest
 from playwright.sync_api import expect
-
-pytestmark = pytest.mark.browser
 
 # a notebook's output area in JupyterLab at 1280 px is about this wide
 CELL_WIDTH = 900

@@ -5,11 +5,9 @@ import json
 import pytest
 from playwright.sync_api import expect
 
-from tests.helpers import HOSTILE, REFUSED
+from testing_support import HOSTILE, REFUSED
 
 from .helpers import NAMES, Readout
-
-pytestmark = pytest.mark.browser
 
 FORMAT = {
     "xhr": "ndjson",

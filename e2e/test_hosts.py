@@ -6,8 +6,6 @@ from playwright.sync_api import expect
 
 from livestream.tools.chromium import launch_options
 
-pytestmark = pytest.mark.browser
-
 
 @pytest.fixture
 def rebinding_browser(browser_type):

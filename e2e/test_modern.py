@@ -10,11 +10,9 @@ import pytest
 from playwright.sync_api import expect
 
 from livestream import create_app, serve
-from tests.helpers import Recorder
+from testing_support import Recorder
 
 from .helpers import NAMES, SCRIPTED, Readout
-
-pytestmark = pytest.mark.browser
 
 
 @pytest.mark.parametrize("technique", SCRIPTED)

@@ -11,8 +11,6 @@ from livestream.pitfalls import create_pitfalls_app
 from livestream.sources import ticks
 from livestream.tools.timing import RECORD_ARRIVALS, YieldClock
 
-pytestmark = pytest.mark.browser
-
 
 @pytest.mark.parametrize("stream", ["sniffed", "nosniff"])
 def test_without_nosniff_chromium_holds_small_messages_back(page, stream):

@@ -7,7 +7,7 @@ from livestream.feed import publish
 
 from .helpers import Readout
 
-pytestmark = [pytest.mark.browser, pytest.mark.redis]
+pytestmark = pytest.mark.redis
 
 
 @pytest.mark.parametrize("technique", ["xhr", "iframe", "fetch", "sse", "ws"])

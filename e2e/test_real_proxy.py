@@ -16,7 +16,7 @@ from livestream.tools.wire import moments
 
 from .helpers import Readout
 
-pytestmark = [pytest.mark.browser, pytest.mark.proxy]
+pytestmark = pytest.mark.proxy
 
 COUNT, INTERVAL = 20, 0.1
 QUERY = f"count={COUNT}&interval={INTERVAL}"

@@ -3,9 +3,9 @@ import threading
 import pytest
 from playwright.sync_api import expect
 
-from .helpers import Readout, Stepper
+from testing_support import Stepper
 
-pytestmark = pytest.mark.browser
+from .helpers import Readout
 
 HOSTILE = ["<img src=x onerror=alert(1)>", "<script>window.pwned = 1</script>"]
 

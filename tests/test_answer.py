@@ -8,7 +8,7 @@ import requests
 
 from livestream import create_app
 from livestream.answer import made_up
-from tests.helpers import Recorder, wait_until
+from testing_support import Recorder, wait_until
 
 
 def pieces(response):

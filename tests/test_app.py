@@ -7,7 +7,7 @@ import requests
 
 from livestream import create_app
 from livestream.sources import sqrt_demo
-from tests.helpers import stream_url_in
+from testing_support import stream_url_in
 
 STREAMS = {
     "/stream/text": "text/plain",

@@ -7,7 +7,7 @@ import pytest
 import requests
 
 from livestream import create_app
-from tests.helpers import parse_sse
+from testing_support import parse_sse
 
 
 def failing(count, interval):

@@ -13,7 +13,7 @@ import requests
 from livestream import create_app, window
 from livestream.feed import connect, publish
 from livestream.tools.services import free_port, start_redis
-from tests.helpers import FeedReader, wait_until
+from testing_support import FeedReader, wait_until
 
 pytestmark = pytest.mark.redis
 

@@ -13,7 +13,7 @@ import requests
 
 from livestream import create_app
 from livestream.framing import sse_event
-from tests.helpers import Recorder, parse_sse, wait_until
+from testing_support import Recorder, parse_sse, wait_until
 
 
 def raw_get(port, path, host="127.0.0.1", timeout=5.0):

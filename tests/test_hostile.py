@@ -10,7 +10,7 @@ import pytest
 
 from livestream import create_app
 from livestream.framing import Unsendable, ndjson_line, plain_line
-from tests.helpers import HOSTILE, REFUSED, parse_sse
+from testing_support import HOSTILE, REFUSED, parse_sse
 
 
 def received(kind, body):

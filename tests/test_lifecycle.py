@@ -8,7 +8,7 @@ import time
 import requests
 
 from livestream import create_app, serve
-from tests.helpers import Recorder, wait_until
+from testing_support import Recorder, wait_until
 
 
 def open_stream(server, path="/stream/text"):

@@ -10,7 +10,7 @@ import requests
 from livestream import create_app
 from livestream.pitfalls import compress, create_pitfalls_app
 from livestream.tools.services import start_nginx
-from tests.helpers import Recorder, wait_until
+from testing_support import Recorder, wait_until
 
 
 @pytest.fixture

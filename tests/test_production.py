@@ -13,7 +13,7 @@ from livestream.feed import is_entry_id, publish
 from livestream.tools.fanout import run_fanout
 from livestream.tools.fanout_clients import clients_process
 from livestream.tools.services import free_port
-from tests.helpers import FeedReader
+from testing_support import FeedReader
 
 # a port that was free a moment ago: a feed that is served, but whose Redis
 # is away

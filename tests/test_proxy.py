@@ -3,7 +3,7 @@ proxy. test_real_proxy.py runs the same through jupyter-server-proxy."""
 
 import requests
 
-from tests.helpers import stream_url_in
+from testing_support import stream_url_in
 
 
 def test_a_proxy_prefix_goes_in_front_of_every_url(live):

@@ -17,8 +17,7 @@ import simple_websocket
 from livestream.techniques import TECHNIQUES
 from livestream.tools.jupyter_proxy import own_server
 from livestream.tools.wire import chunk_times, moments
-
-from .helpers import Recorder, stream_url_in
+from testing_support import Recorder, stream_url_in
 
 pytestmark = pytest.mark.proxy
 

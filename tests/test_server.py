@@ -6,7 +6,7 @@ import pytest
 import requests
 
 from livestream import LiveServer, create_app, serve
-from tests.helpers import Recorder
+from testing_support import Recorder
 
 
 def read_line(response):

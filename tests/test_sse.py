@@ -3,7 +3,7 @@ import pytest
 from livestream import create_app
 from livestream.framing import sse_event
 from livestream.sources import run_source, sqrt_demo, takes_start
-from tests.helpers import Recorder, parse_sse
+from testing_support import Recorder, parse_sse
 
 
 def sse(app, headers=None, query=""):

@@ -6,7 +6,7 @@ import simple_websocket
 
 from livestream import create_app, serve
 from livestream.sources import numbered
-from tests.helpers import HOSTILE, REFUSED, Recorder, wait_until
+from testing_support import HOSTILE, REFUSED, Recorder, wait_until
 
 # what a browser sends to open a WebSocket
 UPGRADE = {

@@ -1,5 +1,10 @@
-"""Helpers the tests share: sources that record how they ran, readers of
-what a stream sends, and the hostile messages."""
+"""What both suites share, tests/ and e2e/ alike, and nothing that needs a
+browser: sources that record how they ran or wait for the test, readers of what
+a stream sends, and the hostile messages.
+
+It sits beside the root conftest.py, whose folder pytest puts on the path, so
+that neither suite imports the other; e2e/helpers.py holds what drives a page
+through Playwright."""
 
 import html
 import json
@@ -28,6 +33,25 @@ class Recorder:
                 i += 1
                 if wait:
                     threading.Event().wait(wait)
+        finally:
+            self.closed.set()
+
+
+class Stepper:
+    """A source that sends each message only when the test releases it."""
+
+    def __init__(self, messages):
+        self.messages = messages
+        self.release = threading.Semaphore(0)
+        self.closed = threading.Event()
+
+    def __call__(self, count, interval):
+        try:
+            for message in self.messages:
+                # bounded: a test that failed must not leave the thread waiting
+                if not self.release.acquire(timeout=30):
+                    return
+                yield message
         finally:
             self.closed.set()
 
