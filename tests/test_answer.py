@@ -86,3 +86,26 @@ def test_a_client_that_leaves_stops_the_answer(live):
         assert server.active_streams == 1
     assert wait_until(lambda: server.active_streams == 0, 1.2)
     assert recorder.closed.wait(1.2)
+
+
+def test_the_answer_holds_no_more_than_the_configured_buffer():
+    # a client that reads one line and then nothing: the generator may run
+    # ahead by STREAM_BUFFER_BYTES, here one piece, not by the 4 MB default
+    made = []
+
+    def fast(prompt):
+        for n in range(5000):
+            made.append(n)
+            yield "x" * 1000
+
+    app = create_app(answer=fast, STREAM_BUFFER_BYTES=1, TESTING=True)
+    response = app.test_client().post(
+        "/stream/answer", json={"prompt": "hi"}, buffered=False
+    )
+    body = iter(response.response)
+    assert next(body)
+    # the generator has done what it may once it waits; give it the time it
+    # would need to run far past that
+    assert not wait_until(lambda: len(made) > 10, timeout=1.0)
+    assert 1 <= len(made) <= 10
+    response.close()
