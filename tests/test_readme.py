@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from livestream.tools.services import WORKER_CLASS
 from livestream.tools.tutorial import jupyter_command
 
 ROOT = Path(__file__).parent.parent
@@ -45,6 +46,30 @@ def test_commands_set_up_their_own_environment():
 def test_ci_runs_the_readme_test_command():
     lines = (ROOT / ".ci" / "run").read_text().splitlines()
     assert any(line.startswith(TESTS) for line in lines)
+
+
+def test_ci_lints_before_the_long_run():
+    lines = (ROOT / ".ci" / "run").read_text().splitlines()
+    run = next(i for i, line in enumerate(lines) if line.startswith(TESTS))
+    for lint in (".venv/bin/ruff check .", ".venv/bin/ruff format --check ."):
+        assert lines.index(lint) < run, lint
+
+
+def test_the_readme_is_a_front_door():
+    # what this is, the two commands, the lessons, a short example, links:
+    # the reference lives in docs/
+    assert len(README.encode()) <= 12 * 1024
+
+
+def test_the_lessons_table_has_a_row_for_every_lesson():
+    rows = re.findall(r"^\| `(\w+\.ipynb)` \|", README, re.M)
+    assert rows == sorted(path.name for path in (ROOT / "notebooks").glob("*.ipynb"))
+
+
+def test_lesson_07_is_said_to_use_the_workers_it_starts():
+    # the lesson starts gunicorn with start_gunicorn()'s default worker class
+    (row,) = [line for line in README.splitlines() if "`07_scale_out.ipynb`" in line]
+    assert f"gunicorn with `{WORKER_CLASS}` workers" in row
 
 
 def last_step(command):
