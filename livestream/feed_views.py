@@ -7,7 +7,7 @@ from . import params
 from .feed import TOPIC, connect, is_entry_id, is_topic, stream_key
 from .framing import sse_failure, sse_retry
 from .state import AppState
-from .streams import Outcome, client_gone, stream_response
+from .streams import Outcome, client_gone, client_socket, stream_response
 from .window import parse_id
 
 bp = Blueprint("feed", __name__)
@@ -66,11 +66,7 @@ def stream(topic):
     shared = state.windows.get(
         current_app.config["REDIS_URL"], stream_key(topic), connect
     )
-    # werkzeug and gunicorn each hand over the client's socket under a name
-    # of their own; with neither, a client that left is noticed on a write
-    sock = request.environ.get("gunicorn.socket") or request.environ.get(
-        "werkzeug.socket"
-    )
+    sock = client_socket(request.environ)
     entries = shared.stream(
         parse_id(after) if after else None,
         current_app.config["SSE_KEEPALIVE"],

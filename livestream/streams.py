@@ -100,7 +100,7 @@ def relay(messages, environ, open_streams, budget, keepalive=None, gone=None):
     which knows better).
     """
     if gone is None:
-        sock = environ.get("werkzeug.socket")
+        sock = client_socket(environ)
         gone = sock and (lambda: client_gone(sock))
     handoff = _Handoff(budget)
 
@@ -209,6 +209,13 @@ class _Handoff:
             self._stopped = True
             self._items.clear()
             self._changed.notify_all()
+
+
+def client_socket(environ):
+    """The client's socket, or None: werkzeug and gunicorn each hand it over
+    under a name of their own; with neither, a client that left is noticed
+    only when a write fails."""
+    return environ.get("gunicorn.socket") or environ.get("werkzeug.socket")
 
 
 def client_gone(sock):
