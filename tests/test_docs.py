@@ -98,3 +98,16 @@ def test_the_gallery_picture_is_small_and_shown():
     assert picture.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
     assert picture.stat().st_size < 150_000  # a README picture, not a download
     assert "](docs/gallery.png)" in (ROOT / "README.md").read_text()
+
+
+def test_the_layout_gives_every_module_a_line():
+    layout = (ROOT / "docs" / "layout.md").read_text()
+    named = set(re.findall(r"`(\w+\.py)`:", layout))
+    # tools/__init__.py holds only a docstring; the package's is its public API
+    modules = {
+        *(path.name for path in ROOT.glob("*.py")),
+        *(path.name for path in (ROOT / "livestream").glob("*.py")),
+        *(path.name for path in (ROOT / "livestream" / "tools").glob("[!_]*.py")),
+    }
+    assert sorted(modules - named) == []  # a module without its line
+    assert sorted(named - modules) == []  # a line for a module that is gone
