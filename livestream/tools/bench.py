@@ -182,11 +182,7 @@ TARGETS = [
     ("fetch", "p99", "<=", 0.015, "p99 latency at 50 messages/s"),
     ("iframe", "p99", "<=", 0.015, "p99 latency at 50 messages/s"),
     ("xhr", "p99", "<=", 0.060, "p99 latency at 50 messages/s"),
-    *[
-        (t, "first", "<=", 0.020, "first message")
-        for t in NAMES
-        if t != "xhr-polled"
-    ],
+    *[(t, "first", "<=", 0.020, "first message") for t in NAMES if t != "xhr-polled"],
     ("fetch", "per second", ">=", 50_000, "messages/s to the page"),
     ("xhr", "per second", ">=", 50_000, "messages/s to the page"),
     ("sse", "per second", ">=", 20_000, "messages/s to the page"),
