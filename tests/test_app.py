@@ -148,7 +148,7 @@ def test_bad_params_get_400(client, path, query, name):
 
 
 def test_the_400_message_writes_its_bounds_out(client):
-    # the README quotes it: 1000000, not 1e+06; 60, not 60.0
+    # docs/pages-and-streams.md quotes it: 1000000, not 1e+06; 60, not 60.0
     assert client.get("/xhr?count=abc").get_data(as_text=True) == (
         "count must be an integer from 0 to 1000000, got 'abc'\n"
     )

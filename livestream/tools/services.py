@@ -23,13 +23,13 @@ import urllib.request
 
 from .. import cells
 
-# gevent: each connection on a green thread. In the README's fan-out run on
-# two cores it used less CPU than gthread for the same deliveries (0.51 cores
-# against 0.88 at 1,000 clients × 10/s) and met the 5,000-client target that
-# gthread missed: a message wakes every one of a gthread worker's OS threads.
-# gthread (a thread per connection) is close and still works. The sync
-# worker class serves one request at a time and kills a request that runs
-# past --timeout (30 s): every long stream would be cut.
+# gevent: each connection on a green thread. In the fan-out runs (see
+# docs/measurements.md) it used less CPU than gthread for the same deliveries
+# and met the 5,000-client target that gthread missed: a message wakes every
+# one of a gthread worker's OS threads. gthread (a thread per connection) is
+# close and still works. The sync worker class serves one request at a time
+# and kills a request that runs past --timeout (30 s): every long stream would
+# be cut.
 WORKER_CLASS = "gevent"
 
 
