@@ -53,8 +53,9 @@ def held_server(live):
 
 
 def first_bytes(page, n):
+    # the page may still be parsing: no firstBytes yet is none
     page.wait_for_function(
-        f"window.firstBytes.filter((t) => t !== undefined).length >= {n}"
+        f"window.firstBytes?.filter((t) => t !== undefined).length >= {n}"
     )
 
 

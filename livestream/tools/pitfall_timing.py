@@ -41,7 +41,8 @@ def connection_times(url, timeout=60.0):
     def task(page):
         page.goto(url, wait_until="commit")
         page.wait_for_function(
-            "window.ended.filter((t) => t !== undefined).length"
+            # the page may still be parsing: no window.ended yet is not done
+            "window.ended?.filter((t) => t !== undefined).length"
             " === document.querySelectorAll('#streams li').length"
             " && window.ended.length > 0",
             timeout=timeout * 1000,
