@@ -32,3 +32,15 @@ def browser_type_launch_args(browser_type_launch_args):
 def readout(page, technique):
     """The readout of ``technique``'s page in a fresh browser page."""
     return Readout(page, technique)
+
+
+@pytest.fixture
+def attacker_browser(browser_type):
+    """Chromium that resolves attacker.example to 127.0.0.1: an attacker's
+    site, as a rebound DNS name or as a page that talks to this machine."""
+    browser = browser_type.launch(
+        **launch_options(),
+        args=["--host-resolver-rules=MAP attacker.example 127.0.0.1"],
+    )
+    yield browser
+    browser.close()

@@ -100,7 +100,11 @@ def test_a_bad_body_is_refused(live, page, body, said):
     expect(page.locator("#latest")).to_have_text("waiting for a prompt")
     answer = page.evaluate(
         f"""async () => {{
-          const r = await fetch("/stream/answer", {{method: "POST", body: {body}}});
+          const r = await fetch("/stream/answer", {{
+            method: "POST",
+            headers: {{"Content-Type": "application/json"}},
+            body: {body},
+          }});
           return `${{r.status}} ${{await r.text()}}`;
         }}"""
     )

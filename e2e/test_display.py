@@ -6,13 +6,25 @@ from playwright.sync_api import expect
 CELL_WIDTH = 900
 
 
+def notebook_page(html):
+    """A WSGI app that serves ``html`` as a notebook's page: on another local
+    port, like JupyterLab, whose pages the streams' pages let frame them."""
+
+    def wsgi(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
+        return [html.encode()]
+
+    return wsgi
+
+
 def test_side_by_side_pages_share_the_width_without_clipping(page, live):
     server = live()
     pages = server.display(
         "/xhr?poll=1&count=3&interval=0", "/xhr?count=3&interval=0", "/iframe?count=3"
     )
     page.set_viewport_size({"width": CELL_WIDTH, "height": 600})
-    page.set_content(pages._repr_html_(), wait_until="commit")
+    notebook = live(app=notebook_page(pages._repr_html_()))
+    page.goto(notebook.url.replace("127.0.0.1", "localhost"), wait_until="commit")
     frames = page.locator("iframe")
     expect(frames).to_have_count(3)
     widths = [frames.nth(k).bounding_box()["width"] for k in range(3)]

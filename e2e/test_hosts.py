@@ -1,27 +1,12 @@
 """DNS rebinding: a page on a name that resolves to this machine must not
 read the streams."""
 
-import pytest
 from playwright.sync_api import expect
 
-from livestream.tools.chromium import launch_options
 
-
-@pytest.fixture
-def rebinding_browser(browser_type):
-    """Chromium that resolves attacker.example to 127.0.0.1, as a rebound DNS
-    name would."""
-    browser = browser_type.launch(
-        **launch_options(),
-        args=["--host-resolver-rules=MAP attacker.example 127.0.0.1"],
-    )
-    yield browser
-    browser.close()
-
-
-def test_a_page_on_a_rebound_name_cannot_read_the_stream(live, rebinding_browser):
+def test_a_page_on_a_rebound_name_cannot_read_the_stream(live, attacker_browser):
     server = live()
-    page = rebinding_browser.new_page()
+    page = attacker_browser.new_page()
     origin = f"http://attacker.example:{server.port}"
     response = page.goto(origin + "/", wait_until="commit")
     assert response.status == 400

@@ -6,7 +6,7 @@ from flask import Flask
 from werkzeug.exceptions import HTTPException
 
 from . import answer as answer_page
-from . import feed_views, views
+from . import feed_views, guard, views
 from .settings import DEFAULTS, check_config, feed_enabled
 from .sources import sqrt_demo
 from .state import EXTENSION, AppState
@@ -66,6 +66,7 @@ def create_app(source=None, answer=None, **config):
     if feed_enabled(app.config):
         app.register_blueprint(feed_views.bp)
     app.register_error_handler(HTTPException, plain_error)
+    guard.init_app(app)
     return app
 
 

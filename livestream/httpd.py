@@ -5,6 +5,8 @@ server bounds what a client can hold: a request's head must arrive within
 ``head_timeout``, and past ``max_connections`` a new connection is answered
 503 at once from the accepting thread. It also keeps its open connections, so
 that :meth:`LiveServer.stop <livestream.server.LiveServer.stop>` can cut them.
+:func:`mounted` is the WSGI wrapper it runs an app in: the app published
+under a proxy's path, and the readiness check.
 """
 
 import contextlib
@@ -78,6 +80,30 @@ def connection_cap():
     if soft == resource.RLIM_INFINITY:
         return MAX_CONNECTIONS
     return max(1, min(MAX_CONNECTIONS, soft - SPARE_FILES))
+
+
+def mounted(app, script_name, ready_path):
+    """``app`` published under ``script_name``, with ``ready_path`` answering
+    with itself: the readiness check that tells our server from another.
+
+    A ``script_name`` tells the app it is published under that path. A proxy
+    may pass the part after it on (jupyter-server-proxy's ``/proxy/<port>/``)
+    or the whole path (its ``/proxy/absolute/<port>/``): the app gets the part
+    after it either way.
+    """
+
+    def wsgi(environ, start_response):
+        if environ.get("PATH_INFO") == ready_path:
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [ready_path.encode()]
+        if script_name:
+            environ["SCRIPT_NAME"] = script_name
+            path_info = environ.get("PATH_INFO", "")
+            if path_info == script_name or path_info.startswith(script_name + "/"):
+                environ["PATH_INFO"] = path_info[len(script_name) :]
+        return app(environ, start_response)
+
+    return wsgi
 
 
 class HardenedServer(ThreadedWSGIServer):

@@ -18,9 +18,9 @@ from urllib.parse import urlsplit
 
 from . import cells
 from .app import create_app
-from .httpd import HEAD_TIMEOUT, HardenedServer, listen
+from .httpd import HEAD_TIMEOUT, HardenedServer, listen, mounted
 from .inline import display
-from .settings import trust_hosts
+from .settings import served_at
 from .state import AppState
 
 # (host, port) -> the LiveServer this process runs there, so that a cell run
@@ -100,14 +100,13 @@ class LiveServer:
         self.proxy_url = proxy_prefix.format(port=bound_port).rstrip("/")
         script_name = urlsplit(self.proxy_url).path
         # an app from create_app() answers the names it is served under
-        config = getattr(app, "config", None)
-        if config is not None:
-            trust_hosts(config, host, urlsplit(self.proxy_url).hostname)
+        if getattr(app, "config", None) is not None:
+            served_at(app.config, host, self.proxy_url)
         try:
             self._httpd = HardenedServer(
                 host,
                 bound_port,
-                _answer_ready(app, self._ready_path, script_name),
+                mounted(app, script_name, self._ready_path),
                 fd=listener.fileno(),
                 head_timeout=head_timeout,
                 max_connections=max_connections,
@@ -222,26 +221,3 @@ class LiveServer:
     def __repr__(self):
         state = "running" if self.running else "stopped"
         return f"<LiveServer {self.url} {state}>"
-
-
-def _answer_ready(app, path, script_name=""):
-    """Wrap ``app`` so that ``path`` answers with itself: the readiness check.
-
-    A ``script_name`` tells the app it is published under that path. A proxy
-    may pass the part after it on (jupyter-server-proxy's ``/proxy/<port>/``)
-    or the whole path (its ``/proxy/absolute/<port>/``): the app gets the part
-    after it either way.
-    """
-
-    def wsgi(environ, start_response):
-        if environ.get("PATH_INFO") == path:
-            start_response("200 OK", [("Content-Type", "text/plain")])
-            return [path.encode()]
-        if script_name:
-            environ["SCRIPT_NAME"] = script_name
-            path_info = environ.get("PATH_INFO", "")
-            if path_info == script_name or path_info.startswith(script_name + "/"):
-                environ["PATH_INFO"] = path_info[len(script_name) :]
-        return app(environ, start_response)
-
-    return wsgi

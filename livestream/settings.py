@@ -1,12 +1,21 @@
 """The app's settings: their defaults, and the checks create_app() makes."""
 
 import importlib.util
+from urllib.parse import urlsplit
 
 from . import answer, params
+from .guard import parse_origin
 
 # not IPv6 literals: werkzeug 3.1 cuts every trusted name at its first ":",
 # so "[::1]" can never match (reach a server on ::1 as localhost)
 LOCAL_HOSTS = ("127.0.0.1", "localhost")
+# what a server binds that names no host: every interface, or nothing said
+NO_NAME = ("", None, "0.0.0.0", "::")
+# the origins of pages on this machine, on any port: JupyterLab and Notebook
+# 7 showing a page inline, and the other pages of a lesson
+LOCAL_ORIGINS = tuple(
+    f"{scheme}://{host}:*" for host in LOCAL_HOSTS for scheme in ("http", "https")
+)
 
 # the settings create_app() adds to Flask's config; LIVESTREAM_<NAME> in the
 # environment sets any of them, and create_app()'s keywords win over both
@@ -32,6 +41,11 @@ DEFAULTS = {
     # Host gets 400, so a page on a name that only resolves here (DNS
     # rebinding) cannot read the streams. None answers every Host
     "TRUSTED_HOSTS": LOCAL_HOSTS,
+    # the origins besides the app's own whose pages may open a WebSocket, send
+    # a POST, or show a page in a frame (livestream.guard): origins such as
+    # https://hub.example, or with any port, http://localhost:*. serve() adds
+    # the origin of a proxy_prefix that names one. None allows every origin
+    "ALLOWED_ORIGINS": LOCAL_ORIGINS,
 }
 
 
@@ -48,6 +62,7 @@ def check_config(config):
         hosts = hosts.split(",")
     if hosts is not None:
         config["TRUSTED_HOSTS"] = [host.strip() for host in hosts if host.strip()]
+    config["ALLOWED_ORIGINS"] = check_origins(config["ALLOWED_ORIGINS"])
     budget = config["STREAM_BUFFER_BYTES"]
     if not (isinstance(budget, int) and budget >= 1):
         raise ValueError(
@@ -67,21 +82,42 @@ def check_config(config):
         raise ValueError("ANSWER_MAX_BYTES must be a whole number of bytes above 0")
 
 
-def trust_hosts(config, *hosts):
-    """Add ``hosts`` to the app's TRUSTED_HOSTS, unless it trusts any Host.
+def check_origins(origins):
+    """ALLOWED_ORIGINS as a list of origins, or a ValueError naming the bad one."""
+    if origins is None:
+        return None
+    if isinstance(origins, str):  # LIVESTREAM_ALLOWED_ORIGINS=https://a,https://b
+        origins = origins.split(",")
+    checked = []
+    for origin in origins:
+        origin = origin.strip().rstrip("/")
+        if not origin:
+            continue
+        bare = origin[:-2] if origin.endswith(":*") else origin
+        if parse_origin(bare) is None:
+            raise ValueError(
+                "ALLOWED_ORIGINS: each must be an origin such as "
+                f"https://hub.example or http://localhost:*, got {origin!r}"
+            )
+        checked.append(origin)
+    return checked
 
-    serve() calls it with the host it binds and a proxy's host: the names
-    the app is reached by.
-    """
-    if config.get("TRUSTED_HOSTS") is None:
-        return
-    trusted = list(config["TRUSTED_HOSTS"])
+
+def served_at(config, host, proxy_url=""):
+    """Make the app answer the names it is reached by when served on ``host``
+    and published at ``proxy_url``: add them to TRUSTED_HOSTS, and the proxy's
+    origin to ALLOWED_ORIGINS (unless either allows everything)."""
+    proxy = urlsplit(proxy_url)
     # a server on every interface has no one name to add: TRUSTED_HOSTS
     # lists the names it is reached by
-    for host in hosts:
-        if host and host not in ("0.0.0.0", "::") and host not in trusted:
-            trusted.append(host)
-    config["TRUSTED_HOSTS"] = trusted
+    hosts = [name for name in (host, proxy.hostname) if name not in NO_NAME]
+    if config.get("TRUSTED_HOSTS") is not None:
+        trusted = list(config["TRUSTED_HOSTS"])
+        config["TRUSTED_HOSTS"] = trusted + [h for h in hosts if h not in trusted]
+    origin = f"{proxy.scheme}://{proxy.netloc}" if proxy.hostname else None
+    allowed = config.get("ALLOWED_ORIGINS")
+    if origin and allowed is not None and origin not in allowed:
+        config["ALLOWED_ORIGINS"] = [*allowed, origin]
 
 
 def feed_enabled(config):

@@ -11,6 +11,9 @@ from livestream.answer import made_up
 from testing_support import Recorder, wait_until
 
 
+JSON = "application/json"
+
+
 def pieces(response):
     return [json.loads(line) for line in response.get_data(as_text=True).splitlines()]
 
@@ -57,7 +60,7 @@ def test_answer_must_be_callable():
     ],
 )
 def test_a_bad_body_is_refused_in_one_line(client, body, status, text):
-    response = client.post("/stream/answer", data=body)
+    response = client.post("/stream/answer", data=body, content_type=JSON)
     assert response.status_code == status
     said = response.get_data(as_text=True)
     assert said.count("\n") == 1
@@ -68,7 +71,12 @@ def test_the_limit_holds_without_a_content_length(live):
     # a chunked body: no Content-Length to check up front
     server = live()
     chunks = (b"x" * 1000 for _ in range(20))
-    response = requests.post(server.url + "/stream/answer", data=chunks, timeout=10)
+    response = requests.post(
+        server.url + "/stream/answer",
+        data=chunks,
+        headers={"Content-Type": JSON},
+        timeout=10,
+    )
     assert response.status_code == 413
 
 
