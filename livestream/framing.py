@@ -128,9 +128,16 @@ def html_item(message):
 
 # Server-Sent Events. A line break ends a field, so a message with line breaks
 # goes out as one data: line per line; the browser joins them with "\n".
+#
+# Only an event ends with a blank line. The spec dispatches a block without
+# data as nothing, but httpx-sse yields an empty message for a block that
+# holds a retry: field, or that follows any id (it never forgets the last id),
+# so a retry: or a keep-alive ended by a blank line would reach its users as
+# a message nobody sent. Alone on their lines they join the next event's
+# block, where every client applies the retry and skips the comments.
 
 SSE_END = "event: end\ndata: \n\n"
-SSE_KEEPALIVE = ": keep-alive\n\n"
+SSE_KEEPALIVE = ": keep-alive\n"
 
 
 def sse_event(message, event_id):
@@ -148,8 +155,9 @@ def sse_failure(why):
 
 
 def sse_retry(milliseconds):
-    """Tell the browser how long to wait before it reconnects."""
-    return f"retry: {milliseconds}\n\n"
+    """Tell the browser how long to wait before it reconnects: a line that
+    takes effect as it is read, and joins the next event's block."""
+    return f"retry: {milliseconds}\n"
 
 
 def _sse_data(text):

@@ -45,7 +45,8 @@ RETRY_MOST = 2.0
 def following():
     """The comment a stream starts with once nothing published can slip past
     it; it names the process that serves it."""
-    return f": following, served by process {os.getpid()}\n\n".encode()
+    # no blank line after it: only an event ends a block (see framing)
+    return f": following, served by process {os.getpid()}\n".encode()
 
 
 class Windows:
