@@ -42,8 +42,10 @@ def launch_options():
 
 
 # what the lessons need from the machine, by Debian package: a browser to
-# drive, Redis for the live feed (lesson 07), nginx for the proxy pitfall (06)
-SYSTEM_PACKAGES = ("chromium", "redis-server", "nginx")
+# drive, Redis for the live feed (lesson 07), nginx for the proxy pitfall (06);
+# and what the tests need besides: npm, to read the streams with the
+# eventsource package, the client that follows the WHATWG parser
+SYSTEM_PACKAGES = ("chromium", "redis-server", "nginx", "npm")
 
 
 def missing_packages():
@@ -52,6 +54,7 @@ def missing_packages():
         "chromium": chromium_path() is not None,
         "redis-server": shutil.which("redis-server") is not None,
         "nginx": nginx_path() is not None,
+        "npm": shutil.which("npm") is not None,
     }
     return [name for name in SYSTEM_PACKAGES if not present[name]]
 
