@@ -10,7 +10,6 @@ from livestream import create_app
 from livestream.answer import made_up
 from testing_support import Recorder, wait_until
 
-
 JSON = "application/json"
 
 
