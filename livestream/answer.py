@@ -7,6 +7,8 @@ client, which would go in its place.
 """
 
 import json
+import re
+import sys
 import time
 
 from flask import Blueprint, abort, current_app, render_template, request
@@ -20,6 +22,10 @@ bp = Blueprint("answer", __name__)
 
 # the longest body /stream/answer reads, in bytes (config ANSWER_MAX_BYTES)
 MAX_BYTES = 16_384
+# how deep the body's arrays and objects may nest (config ANSWER_MAX_DEPTH):
+# json.loads recurses once a level, and a few thousand levels, which fit in
+# a few kilobytes, exhaust Python's stack
+MAX_DEPTH = 32
 # how long the made-up answer waits between words
 WORD_INTERVAL = 0.05
 
@@ -66,13 +72,23 @@ def stream_answer():
 def read_prompt():
     """The ``prompt`` of the JSON body, or a 413 or a one-line 400 saying why."""
     limit = current_app.config["ANSWER_MAX_BYTES"]
-    raw = read_body(limit)
+    try:
+        raw = read_body(limit)
+    except body_errors() as error:
+        abort(400, f"the request body could not be read: {shown_error(error)}")
     if raw is None:
-        abort(413, f"the request body must be at most {limit} bytes")
+        abort(413, f"the request body must be at most {limit} bytes (ANSWER_MAX_BYTES)")
+    depth = current_app.config["ANSWER_MAX_DEPTH"]
+    too_deep = f"the body nests deeper than {depth} levels (ANSWER_MAX_DEPTH)"
+    if nests_deeper(raw, depth):
+        abort(400, too_deep)
     try:
         body = json.loads(raw)
     except ValueError as error:  # bad UTF-8 too
         abort(400, f'the body must be JSON like {{"prompt": "..."}}: {error}')
+    except RecursionError:
+        # only where the count above is unsure: JSON in UTF-16 or UTF-32
+        abort(400, too_deep)
     if not isinstance(body, dict) or "prompt" not in body:
         abort(400, 'prompt is missing: send {"prompt": "..."}')
     prompt = body["prompt"]
@@ -97,3 +113,47 @@ def read_body(limit):
         pieces.append(piece)
         left -= len(piece)
     return None if left == 0 else b"".join(pieces)
+
+
+def body_errors():
+    """What reading a body that breaks the rules of HTTP raises: an OSError
+    from werkzeug and from serve()'s server (a bad chunk, a body cut short),
+    and gunicorn's own parse errors when gunicorn serves the app."""
+    errors = sys.modules.get("gunicorn.http.errors")
+    return (OSError, errors.ParseException) if errors else (OSError,)
+
+
+def shown_error(error):
+    """An error's message on one line, at most about 200 characters."""
+    return " ".join(str(error).split())[:200] or type(error).__name__
+
+
+# what can change the nesting in JSON text: brackets, and the quotes and
+# backslashes that tell a bracket in a string from one outside
+_SIGNIFICANT = re.compile(rb'[\[\]{}"\\]')
+
+
+def nests_deeper(raw, limit):
+    """Whether the arrays and objects of JSON text ``raw`` nest deeper than
+    ``limit``, found without recursing: one pass over the bytes that matter,
+    counting brackets outside strings. Exact for UTF-8, where none of those
+    bytes occurs inside another character."""
+    depth, in_string, escaped = 0, False, -1
+    for match in _SIGNIFICANT.finditer(raw):
+        at, byte = match.start(), match[0]
+        if at == escaped:
+            continue
+        if in_string:
+            if byte == b"\\":
+                escaped = at + 1
+            elif byte == b'"':
+                in_string = False
+        elif byte == b'"':
+            in_string = True
+        elif byte in (b"[", b"{"):
+            depth += 1
+            if depth > limit:
+                return True
+        elif byte in (b"]", b"}"):
+            depth -= 1
+    return False

@@ -7,16 +7,22 @@ server bounds what a client can hold: a request's head must arrive within
 that :meth:`LiveServer.stop <livestream.server.LiveServer.stop>` can cut them.
 :func:`mounted` is the WSGI wrapper it runs an app in: the app published
 under a proxy's path, and the readiness check.
+
+Its handler mends two things werkzeug's gets wrong: a chunk extension
+(``5;name=value``) in a request body, which HTTP/1.1 allows, and an answer to
+HTTP/1.0, which has no chunked encoding.
 """
 
 import contextlib
 import errno
+import io
+import re
 import resource
 import socket
 import threading
 import time
 
-from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
+from werkzeug.serving import DechunkedInput, ThreadedWSGIServer, WSGIRequestHandler
 
 # seconds a client gets to send a request's line and headers; one that sends
 # them slower (or never) is cut off, so it cannot hold a thread for ever. A
@@ -29,6 +35,10 @@ MAX_CONNECTIONS = 2000
 SPARE_FILES = 64
 # how long a refused connection stays open at most for its client to close it
 REFUSED_LINGER = 2.0
+# the longest line a chunk's size may take, extension and all, and the most
+# bytes of trailer fields after the last chunk
+MAX_CHUNK_LINE = 4096
+MAX_TRAILERS = 8192
 
 _BUSY_TEXT = b"the server is handling as many connections as it can; try again\n"
 _BUSY = (
@@ -236,9 +246,98 @@ class Handler(WSGIRequestHandler):
         ok = super().parse_request()
         # the head is in: no time limit on the body or on the stream
         self.connection.settimeout(None)
+        if ok and self.request_version in ("HTTP/0.9", "HTTP/1.0"):
+            # HTTP/1.0 has no chunked encoding, and its client would read the
+            # chunk sizes as text: answered in HTTP/1.0 (werkzeug reads the
+            # version from here), a body of unknown length ends where the
+            # connection closes
+            self.protocol_version = "HTTP/1.0"
         return ok
+
+    def make_environ(self):
+        environ = super().make_environ()
+        if isinstance(environ["wsgi.input"], DechunkedInput):
+            environ["wsgi.input"] = Dechunked(self.rfile)
+        return environ
 
     def log_request(self, *args, **kwargs):
         # a line per request would flood the notebook cell that happens to be
         # running; errors are still logged
         pass
+
+
+class BadChunking(OSError):
+    """A chunked request body that breaks HTTP/1.1's rules (RFC 9112, 7.1).
+
+    An OSError, as werkzeug's own reader raises: a view that reads the body
+    catches it to answer 400.
+    """
+
+
+_CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
+# what may not appear in a chunk extension or a trailer field: control
+# characters other than tab (a bare CR or LF would end the line elsewhere)
+_CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+class Dechunked(io.RawIOBase):
+    """A chunked request body, read a chunk at a time from ``rfile``.
+
+    werkzeug's reader takes a chunk's size line for a bare number, so a chunk
+    extension fails the request with 500. This one reads the size, skips the
+    extension, reads past the trailer fields after the last chunk, and raises
+    :class:`BadChunking` for anything else.
+    """
+
+    def __init__(self, rfile):
+        self._rfile = rfile
+        self._left = 0  # bytes of the current chunk still to read
+        self._done = False
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        if self._done or not len(buffer):
+            return 0
+        if not self._left:
+            self._left = self._chunk_size()
+            if not self._left:
+                self._skip_trailers()
+                self._done = True
+                return 0
+        data = self._rfile.read(min(len(buffer), self._left))
+        if not data:
+            raise BadChunking("the body ends inside a chunk")
+        buffer[: len(data)] = data
+        self._left -= len(data)
+        if not self._left and self._rfile.read(2) != b"\r\n":
+            raise BadChunking("a chunk's data does not end with CRLF")
+        return len(data)
+
+    def _chunk_size(self):
+        line = self._line(MAX_CHUNK_LINE, "a chunk's size line")
+        size, _, extension = line.partition(b";")
+        size = size.rstrip(b" \t")
+        if not _CHUNK_SIZE.fullmatch(size):
+            raise BadChunking(f"a chunk's size is not a hexadecimal number: {size!r}")
+        if _CONTROL.search(extension):
+            raise BadChunking("a chunk extension holds a control character")
+        return int(size, 16)
+
+    def _skip_trailers(self):
+        # trailer fields may follow the last chunk, up to an empty line;
+        # nothing here reads them
+        budget = MAX_TRAILERS
+        while line := self._line(budget, "the trailer section"):
+            if _CONTROL.search(line):
+                raise BadChunking("a trailer field holds a control character")
+            budget = max(0, budget - len(line) - 2)
+
+    def _line(self, limit, what):
+        line = self._rfile.readline(limit + 2)
+        if not line.endswith(b"\r\n"):
+            if len(line) > limit:
+                raise BadChunking(f"{what} is longer than {limit} bytes")
+            raise BadChunking(f"{what} does not end with CRLF")
+        return line[:-2]

@@ -33,6 +33,8 @@ DEFAULTS = {
     "FEED": None,
     # the largest request body /stream/answer reads, in bytes
     "ANSWER_MAX_BYTES": answer.MAX_BYTES,
+    # how deep the arrays and objects of that body may nest; deeper gets 400
+    "ANSWER_MAX_DEPTH": answer.MAX_DEPTH,
     # bytes of messages a stream holds for a client that does not read them
     # yet; past it the source waits
     "STREAM_BUFFER_BYTES": 4_000_000,
@@ -80,6 +82,9 @@ def check_config(config):
     limit = config["ANSWER_MAX_BYTES"]
     if not (_is_number(limit) and isinstance(limit, int) and limit > 0):
         raise ValueError("ANSWER_MAX_BYTES must be a whole number of bytes above 0")
+    depth = config["ANSWER_MAX_DEPTH"]
+    if not (_is_number(depth) and isinstance(depth, int) and 1 <= depth <= 500):
+        raise ValueError("ANSWER_MAX_DEPTH must be a whole number from 1 to 500")
 
 
 def check_origins(origins):
