@@ -154,3 +154,40 @@ class FeedReader(threading.Thread):
     def data(self):
         """The data of each event read so far."""
         return [event["data"] for event in self.events]
+
+
+# the longest a stalled source waits: in a gunicorn worker no test can let it
+# go, and the worker must still stop in the end
+STALL_LIMIT = 120.0
+
+
+class Stall:
+    """A source, or an answer, that yields one message and then stalls, as a
+    model's client whose connection hangs does: until ``release`` is set, or
+    with ``every``, a message every ``every`` s (a slow generator)."""
+
+    def __init__(self, every=None):
+        self.every = every
+        self.release = threading.Event()
+        self.closed = threading.Event()
+
+    def __call__(self, *args, **kwargs):
+        # source(count, interval) and answer(prompt) alike
+        try:
+            yield "first"
+            while self.every is not None and not self.release.wait(self.every):
+                yield "more"
+            self.release.wait(STALL_LIMIT)
+        finally:
+            self.closed.set()
+
+
+def stalled_app(every=None):
+    """An app whose every stream and answer yields once, then stalls (see
+    :class:`Stall`); gunicorn serves it as ``testing_support:stalled_app()``."""
+    from livestream import create_app
+
+    stall = Stall(every)
+    app = create_app(stall, answer=stall, TESTING=True)
+    app.extensions["stall"] = stall
+    return app

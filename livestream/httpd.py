@@ -33,6 +33,9 @@ HEAD_TIMEOUT = 10.0
 MAX_CONNECTIONS = 2000
 # open files kept free for everything else the process opens
 SPARE_FILES = 64
+# open files a stream's connection holds: its socket, and the bell its relay
+# waits on beside it (livestream.streams)
+FILES_PER_CONNECTION = 2
 # how long a refused connection stays open at most for its client to close it
 REFUSED_LINGER = 2.0
 # the longest line a chunk's size may take, extension and all, and the most
@@ -89,7 +92,8 @@ def connection_cap():
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft == resource.RLIM_INFINITY:
         return MAX_CONNECTIONS
-    return max(1, min(MAX_CONNECTIONS, soft - SPARE_FILES))
+    files = (soft - SPARE_FILES) // FILES_PER_CONNECTION
+    return max(1, min(MAX_CONNECTIONS, files))
 
 
 def mounted(app, script_name, ready_path):

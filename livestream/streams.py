@@ -2,6 +2,8 @@
 runs a source on a thread of its own and stops when the client goes away."""
 
 import collections
+import contextlib
+import os
 import select
 import socket
 import sys
@@ -22,9 +24,16 @@ STREAM_HEADERS = {
 }
 
 # how often a stream looks at its socket to see whether the client left: at
-# most every CHECK_EVERY s while messages flow, every IDLE_WAIT s while they
-# don't (an idle stream's thread sleeps that long between looks)
+# once when the socket stirs, for the request's thread waits on the socket
+# beside its next message; and at most every CHECK_EVERY s while messages
+# flow. A relay that cannot watch the socket (a WebSocket's reader owns it)
+# looks every UNWATCHED_WAIT s while messages don't flow; one that can still
+# looks every WATCHED_WAIT s, which costs nothing and bounds the harm of a
+# wake-up the system did not give
 CHECK_EVERY = 0.05
+UNWATCHED_WAIT = 0.1
+WATCHED_WAIT = 1.0
+# the feed's streams wait this long for news between looks (livestream.window)
 IDLE_WAIT = 0.25
 
 KEEPALIVE = object()  # what relay() yields after a quiet spell, when asked to
@@ -88,8 +97,9 @@ def relay(messages, environ, open_streams, budget, keepalive=None, gone=None):
     The source runs on a thread of its own, so the request's thread stays
     free to watch the socket even while the source waits for its next
     message: a client that left, or a server that stopped and cut the
-    connection, ends the stream at once, with :class:`ClientGone`. The
-    source's thread closes the source at its next message, and waits while
+    connection, ends the stream at once, with :class:`ClientGone`, even if
+    the source never yields again. The source's thread is left to finish:
+    it closes the source at its next message, and waits while
     ``budget`` bytes of messages wait for a client that does not read them.
     With ``keepalive`` seconds, KEEPALIVE is yielded after each quiet spell
     that long. An exception in the source is raised here, in the request's
@@ -99,10 +109,11 @@ def relay(messages, environ, open_streams, budget, keepalive=None, gone=None):
     request's socket (a WebSocket has a reader of its own on that socket,
     which knows better).
     """
+    sock = None
     if gone is None:
         sock = client_socket(environ)
         gone = sock and (lambda: client_gone(sock))
-    handoff = _Handoff(budget)
+    handoff = _Handoff(budget, sock)
 
     def produce():
         iterator = None
@@ -125,12 +136,19 @@ def relay(messages, environ, open_streams, budget, keepalive=None, gone=None):
     try:
         last_check = last_sent = time.monotonic()
         while True:
-            batch, end = handoff.take(IDLE_WAIT)
+            wait = WATCHED_WAIT if handoff.watching else UNWATCHED_WAIT
+            if keepalive:
+                wait = min(wait, max(0.0, last_sent + keepalive - time.monotonic()))
+            batch, end, stirred = handoff.take(wait)
             now = time.monotonic()
-            if gone and now - last_check >= CHECK_EVERY:
+            if gone and (stirred or now - last_check >= CHECK_EVERY):
                 last_check = now
                 if gone():
                     raise ClientGone("the client closed the connection")
+                if stirred:
+                    # readable and not at its end: the client sent something
+                    # that nobody reads, so the socket would stir at every wait
+                    handoff.unwatch()
             if batch:
                 last_sent = now
                 yield batch
@@ -157,14 +175,34 @@ def size_of(message):
 class _Handoff:
     """Messages on their way from the source's thread to the request's: at
     most MAX_BATCH of them, and about ``budget`` bytes (one larger message
-    always fits)."""
+    always fits).
 
-    def __init__(self, budget):
+    Given the client's socket, the request's thread waits on it too, so it
+    wakes for the next message or for a client that left, whichever comes
+    first: a :class:`_Bell` rung by the source's thread stands for the next
+    message. Without a bell (no socket, or no file descriptor left for one)
+    it waits on the messages alone.
+    """
+
+    def __init__(self, budget, sock=None):
         self.budget = budget
         self._items = collections.deque()
         self._bytes = 0
         self._stopped = False
         self._changed = threading.Condition()
+        self._sock = sock
+        self._bell = _Bell.make() if sock is not None else None
+        self._waiting = False  # the request's thread waits on the bell
+
+    @property
+    def watching(self):
+        """Whether take() wakes as soon as the client's socket stirs."""
+        return self._bell is not None
+
+    def unwatch(self):
+        """Wait on the messages alone from now on."""
+        with self._changed:
+            self._close_bell()
 
     def put(self, item, size):
         """Wait for room, then add ``item``; False once the stream is gone."""
@@ -180,15 +218,29 @@ class _Handoff:
             self._items.append((item, size))
             self._bytes += size
             self._changed.notify_all()
+            if self._waiting:
+                self._waiting = False  # once is enough to wake it
+                self._bell.ring()
             return True
 
     def take(self, timeout):
-        """``(batch, end)``: the messages ready within ``timeout`` s, and
-        _FINISHED or a _Failure if the source ended after them, else None."""
-        batch, end, size = [], None, 0
+        """``(batch, end, stirred)``: the messages ready within ``timeout`` s;
+        _FINISHED or a _Failure if the source ended after them, else None; and
+        whether the client's socket stirred meanwhile (it became readable, or
+        failed)."""
+        batch, end, size, stirred = [], None, 0, False
         with self._changed:
-            if not self._items:
+            bell = self._bell if not self._items else None
+            if not self._items and bell is None:
                 self._changed.wait(timeout)
+            self._waiting = bell is not None
+        if bell is not None:
+            # outside the lock, so that the source's thread can add and ring
+            stirred = bell.wait(self._sock, timeout)
+        with self._changed:
+            if bell is not None:
+                self._waiting = False
+                bell.clear()
             while self._items and len(batch) < MAX_BATCH:
                 item, item_size = self._items[0]
                 if batch and size + item_size > MAX_BATCH_BYTES:
@@ -201,14 +253,77 @@ class _Handoff:
                 batch.append(item)
                 size += item_size
             self._changed.notify_all()
-        return batch, end
+        return batch, end, stirred
 
     def stop(self):
         """Let a waiting source go: nobody will take what it offers."""
         with self._changed:
             self._stopped = True
             self._items.clear()
+            self._close_bell()
             self._changed.notify_all()
+
+    def _close_bell(self):
+        # under the lock: put() rings only under it, and only while waiting
+        if self._bell is not None:
+            self._waiting = False
+            self._bell.close()
+            self._bell = None
+
+
+class _Bell:
+    """A file descriptor that one thread rings and another waits on with
+    poll(), beside a socket: an eventfd, or a pipe where there is none.
+
+    poll() is the one wait that both sees a socket and can be cut short from
+    another thread, and gevent makes it cooperative.
+    """
+
+    def __init__(self, read_fd, write_fd):
+        self._read, self._write = read_fd, write_fd
+
+    @classmethod
+    def make(cls):
+        """A new bell, or None when the process has no file descriptor left."""
+        try:
+            if hasattr(os, "eventfd"):
+                fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+                return cls(fd, fd)
+            read_fd, write_fd = os.pipe()
+        except OSError:
+            return None
+        os.set_blocking(read_fd, False)
+        os.set_blocking(write_fd, False)
+        return cls(read_fd, write_fd)
+
+    def ring(self):
+        # eight bytes: an eventfd takes a counter's worth, a pipe any
+        with contextlib.suppress(BlockingIOError):
+            os.write(self._write, _RING)
+
+    def clear(self):
+        with contextlib.suppress(BlockingIOError):
+            os.read(self._read, 64)
+
+    def wait(self, sock, timeout):
+        """Wait ``timeout`` s at most for a ring or a stir of ``sock`` (data,
+        its end, or an error); whether ``sock`` stirred."""
+        watcher = select.poll()
+        watcher.register(self._read, select.POLLIN)
+        try:
+            watcher.register(sock, select.POLLIN)
+        except (OSError, ValueError):  # closed already: that is a stir
+            return True
+        events = watcher.poll(timeout * 1000)
+        return any(fd != self._read for fd, _ in events)
+
+    def close(self):
+        os.close(self._read)
+        if self._write != self._read:
+            os.close(self._write)
+
+
+_RING = (1).to_bytes(8, sys.byteorder)
 
 
 def client_socket(environ):
