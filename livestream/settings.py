@@ -3,7 +3,7 @@
 import importlib.util
 from urllib.parse import urlsplit
 
-from . import answer, params
+from . import answer, params, tcp
 from .guard import parse_origin
 
 # not IPv6 literals: werkzeug 3.1 cuts every trusted name at its first ":",
@@ -38,6 +38,12 @@ DEFAULTS = {
     # bytes of messages a stream holds for a client that does not read them
     # yet; past it the source waits
     "STREAM_BUFFER_BYTES": 4_000_000,
+    # seconds a stream's client may leave the server unanswered before the
+    # kernel drops it (livestream.tcp): a client whose network vanished is
+    # freed within SSE_KEEPALIVE + VANISH_TIMEOUT + 1 s, 46 s by default.
+    # 0 leaves the system's defaults (about 15 minutes, or never for a
+    # stream that writes nothing)
+    "VANISH_TIMEOUT": tcp.TIMEOUT,
     # the Host names the app answers (Flask's own setting, any port): the
     # local names; serve() adds the host it binds and a proxy's host. Another
     # Host gets 400, so a page on a name that only resolves here (DNS
@@ -78,6 +84,12 @@ def check_config(config):
     if not (_is_number(retry) and isinstance(retry, int) and retry >= 0):
         raise ValueError(
             "SSE_RETRY_MS must be a whole number of milliseconds, 0 or more"
+        )
+    vanish = config["VANISH_TIMEOUT"]
+    if not (_is_number(vanish) and (vanish == 0 or 1 <= vanish <= 3600)):
+        raise ValueError(
+            "VANISH_TIMEOUT must be a number of seconds from 1 to 3600, or 0 for "
+            "the system's defaults"
         )
     limit = config["ANSWER_MAX_BYTES"]
     if not (_is_number(limit) and isinstance(limit, int) and limit > 0):

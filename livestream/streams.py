@@ -10,8 +10,9 @@ import sys
 import threading
 import time
 
-from flask import Response
+from flask import Response, current_app, request
 
+from . import tcp
 from .framing import Unsendable
 
 # nosniff: without it Chromium holds back the first ~1 KB of text/plain while
@@ -54,6 +55,10 @@ class ClientGone(ConnectionError):
 
 def stream_response(body, mimetype, close):
     """A streaming response that calls ``close()`` however the stream ends."""
+    # a client whose network vanished never says so: the kernel lets it go
+    # once it has been silent that long, and the relay sees the socket fail
+    timeout = current_app.config["VANISH_TIMEOUT"]
+    tcp.drop_when_silent(client_socket(request.environ), timeout)
     response = Response(body, mimetype=mimetype, headers=STREAM_HEADERS)
     # werkzeug closes the response when the stream ends, breaks or is cut off;
     # closing the relay there tells the source's thread to stop

@@ -17,7 +17,7 @@ from flask import (
 from flask_sock import Sock
 from markupsafe import Markup
 
-from . import params
+from . import params, tcp
 from .framing import (
     SSE_END,
     SSE_KEEPALIVE,
@@ -32,7 +32,14 @@ from .framing import (
 )
 from .sources import run_source
 from .state import AppState
-from .streams import KEEPALIVE, ClientGone, Outcome, relay, stream_response
+from .streams import (
+    KEEPALIVE,
+    ClientGone,
+    Outcome,
+    client_socket,
+    relay,
+    stream_response,
+)
 from .techniques import PAGES, TECHNIQUES, find
 
 bp = Blueprint("livestream", __name__)
@@ -172,6 +179,9 @@ def stream_ws(ws):
     with ``?after=<the last id it has>``.
     """
     start = params.after(params.stream_params()["count"]) + 1
+    # a vanished client fails the socket's reader after VANISH_TIMEOUT s
+    timeout = current_app.config["VANISH_TIMEOUT"]
+    tcp.drop_when_silent(client_socket(request.environ), timeout)
     # the socket's own reader thread sees a close or a hang-up first
     batches = open_source(start, gone=lambda: not ws.connected)
     outcome = Outcome(current_app.logger)
