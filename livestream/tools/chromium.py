@@ -44,8 +44,9 @@ def launch_options():
 # what the lessons need from the machine, by Debian package: a browser to
 # drive, Redis for the live feed (lesson 07), nginx for the proxy pitfall (06);
 # and what the tests need besides: npm, to read the streams with the
-# eventsource package, the client that follows the WHATWG parser
-SYSTEM_PACKAGES = ("chromium", "redis-server", "nginx", "npm")
+# eventsource package, the client that follows the WHATWG parser, and
+# iproute2's ip, for network namespaces where a client can vanish
+SYSTEM_PACKAGES = ("chromium", "redis-server", "nginx", "npm", "iproute2")
 
 
 def missing_packages():
@@ -55,6 +56,9 @@ def missing_packages():
         "redis-server": shutil.which("redis-server") is not None,
         "nginx": nginx_path() is not None,
         "npm": shutil.which("npm") is not None,
+        # ip is in /sbin or /usr/sbin, which a user's PATH may lack
+        "iproute2": shutil.which("ip", path=f"{os.defpath}:/usr/sbin:/sbin")
+        is not None,
     }
     return [name for name in SYSTEM_PACKAGES if not present[name]]
 
