@@ -18,7 +18,7 @@ import os
 import re
 
 from .framing import sse_event
-from .window import parse_id
+from .window import MAX_ENTRY_BYTES, parse_id
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 # the topic /feed shows; each topic is the Redis Stream livestream:<topic>
@@ -68,17 +68,27 @@ def stream_key(topic):
     return f"livestream:{topic}"
 
 
-def publish(message, topic=TOPIC, *, client=None, maxlen=MAXLEN):
+def publish(
+    message, topic=TOPIC, *, client=None, maxlen=MAXLEN, max_bytes=MAX_ENTRY_BYTES
+):
     """Append ``message`` (a str or anything JSON can encode) to ``topic``.
 
     Returns the entry id, which browsers see as the event's id. A message
-    SSE cannot carry is refused here (:class:`~livestream.framing.Unsendable`).
+    SSE cannot carry is refused here (:class:`~livestream.framing.Unsendable`),
+    and so is one whose JSON text is larger than ``max_bytes`` (a
+    :class:`ValueError`): the app's ``FEED_MAX_ENTRY_BYTES``, 1 MiB by
+    default, is what its streams send.
     """
     key = stream_key(topic)
     sse_event(message, "0-0")  # refuse what no page could be sent
+    text = json.dumps(message, allow_nan=False)  # ASCII: a character is a byte
+    if len(text) > max_bytes:
+        raise ValueError(
+            f"message is {len(text)} bytes as JSON, more than the feed's limit of "
+            f"{max_bytes} (publish(max_bytes=...), the app's FEED_MAX_ENTRY_BYTES)"
+        )
     client = client or connect()
-    fields = {"message": json.dumps(message, allow_nan=False)}
-    return client.xadd(key, fields, maxlen=maxlen, approximate=True)
+    return client.xadd(key, {"message": text}, maxlen=maxlen, approximate=True)
 
 
 def is_entry_id(text):

@@ -8,7 +8,7 @@ from .feed import TOPIC, connect, is_entry_id, is_topic, stream_key
 from .framing import sse_failure, sse_retry
 from .state import AppState
 from .streams import Outcome, client_gone, client_socket, stream_response
-from .window import parse_id
+from .window import TooManyTopics, parse_id
 
 bp = Blueprint("feed", __name__)
 
@@ -62,17 +62,29 @@ def stream(topic):
     after = entry_id("after", request.args.get("after"))
     resume = request.headers.get("Last-Event-ID", "").strip()
     after = entry_id("Last-Event-ID", resume or None) or after
-    state = AppState.of()
-    shared = state.windows.get(
-        current_app.config["REDIS_URL"], stream_key(topic), connect
-    )
+    state, config = AppState.of(), current_app.config
     sock = client_socket(request.environ)
+    gone = (lambda: client_gone(sock)) if sock is not None else (lambda: False)
+    try:
+        # this stream follows the window until close() leaves it
+        shared = state.windows.follow(
+            config["REDIS_URL"],
+            stream_key(topic),
+            connect,
+            idle_close=config["FEED_IDLE_CLOSE"],
+            max_topics=config["FEED_MAX_TOPICS"],
+            max_bytes=config["FEED_MAX_ENTRY_BYTES"],
+        )
+    except TooManyTopics as error:
+        abort(
+            503,
+            f"{error}, the most FEED_MAX_TOPICS allows; another topic can be "
+            "followed when one closes",
+        )
     entries = shared.stream(
-        parse_id(after) if after else None,
-        current_app.config["SSE_KEEPALIVE"],
-        (lambda: client_gone(sock)) if sock is not None else (lambda: False),
+        parse_id(after) if after else None, config["SSE_KEEPALIVE"], gone
     )
-    retry = current_app.config["SSE_RETRY_MS"]
+    retry = config["SSE_RETRY_MS"]
     outcome = Outcome(current_app.logger)
     open_streams = state.open_streams
     open_streams.add(1)
@@ -85,6 +97,7 @@ def stream(topic):
 
     def close():
         entries.close()
+        shared.leave()
         open_streams.add(-1)
 
     return stream_response(body(), "text/event-stream", close)

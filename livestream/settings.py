@@ -3,7 +3,7 @@
 import importlib.util
 from urllib.parse import urlsplit
 
-from . import answer, params, tcp
+from . import answer, params, tcp, window
 from .guard import parse_origin
 
 # not IPv6 literals: werkzeug 3.1 cuts every trusted name at its first ":",
@@ -31,6 +31,15 @@ DEFAULTS = {
     # /feed at all; None serves it when redis-py is there and REDIS_URL is set
     "REDIS_URL": None,
     "FEED": None,
+    # what the feed holds in each worker process (livestream.window): a
+    # topic's reader (a thread, two Redis connections) stops this many seconds
+    # after its last stream leaves; at most FEED_MAX_TOPICS topics are followed
+    # at once, and a stream of another gets 503; an entry whose JSON is larger
+    # than FEED_MAX_ENTRY_BYTES is not sent (a comment says so), so one huge
+    # entry cannot cost a copy per stream
+    "FEED_IDLE_CLOSE": window.IDLE_CLOSE,
+    "FEED_MAX_TOPICS": window.MAX_TOPICS,
+    "FEED_MAX_ENTRY_BYTES": window.MAX_ENTRY_BYTES,
     # the largest request body /stream/answer reads, in bytes
     "ANSWER_MAX_BYTES": answer.MAX_BYTES,
     # how deep the arrays and objects of that body may nest; deeper gets 400
@@ -91,6 +100,7 @@ def check_config(config):
             "VANISH_TIMEOUT must be a number of seconds from 1 to 3600, or 0 for "
             "the system's defaults"
         )
+    _check_feed(config)
     limit = config["ANSWER_MAX_BYTES"]
     if not (_is_number(limit) and isinstance(limit, int) and limit > 0):
         raise ValueError("ANSWER_MAX_BYTES must be a whole number of bytes above 0")
@@ -135,6 +145,23 @@ def served_at(config, host, proxy_url=""):
     allowed = config.get("ALLOWED_ORIGINS")
     if origin and allowed is not None and origin not in allowed:
         config["ALLOWED_ORIGINS"] = [*allowed, origin]
+
+
+def _check_feed(config):
+    idle, topics = config["FEED_IDLE_CLOSE"], config["FEED_MAX_TOPICS"]
+    if not (_is_number(idle) and 0 < idle <= 3600):
+        raise ValueError(
+            "FEED_IDLE_CLOSE must be a number of seconds above 0, at most 3600"
+        )
+    if not (_is_number(topics) and isinstance(topics, int) and topics >= 1):
+        raise ValueError("FEED_MAX_TOPICS must be a whole number, 1 or more")
+    # the window keeps at least four of the largest entries
+    most = window.WINDOW_BYTES // 4
+    entry = config["FEED_MAX_ENTRY_BYTES"]
+    if not (_is_number(entry) and isinstance(entry, int) and 1 <= entry <= most):
+        raise ValueError(
+            f"FEED_MAX_ENTRY_BYTES must be a whole number of bytes from 1 to {most}"
+        )
 
 
 def feed_enabled(config):

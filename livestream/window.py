@@ -8,16 +8,27 @@ stream that is behind the window (it fell behind, or resumed with an older
 ``Last-Event-ID``) reads what it missed from Redis by entry id (``XRANGE``)
 and then joins the window: nothing is lost, nothing repeated.
 
+A window lives as long as streams follow it: it starts with its topic's
+first stream, and ``idle_close`` seconds after its last stream leaves its
+thread ends and both its Redis connections are closed. A process follows at
+most ``max_topics`` topics at once (:class:`Windows`).
+
+An entry larger than ``max_bytes`` is never kept or framed: every stream gets
+a comment that names the limit instead, so one huge entry costs a process a
+few transient copies (the reader's, and those of the first streams that read
+it from Redis to catch up, CATCH_UPS_AT_ONCE at most), not one per stream.
+
 A lost Redis connection is transient: the reader retries from its last
 entry id, with backoff, and the streams keep waiting (and sending
 keep-alives). Only an error that retrying cannot fix ends them.
 """
 
 import json
+import math
 import os
 import threading
 import time
-from bisect import bisect_right
+from bisect import bisect_right, insort
 
 from .framing import SSE_KEEPALIVE, Unsendable, sse_event
 from .streams import IDLE_WAIT
@@ -34,9 +45,26 @@ GATHER = 0.05
 # the window keeps at most this many entries, and about this many bytes
 WINDOW_ENTRIES = 10_000
 WINDOW_BYTES = 16 * 2**20
-# one write of a stream carries at most this many entries; a stream further
-# behind writes again at once
+# one write of a stream carries at most this many entries, and about this
+# many bytes (a single larger entry goes alone); a stream further behind
+# writes again at once. Streams at one position share one write's bytes;
+# each position costs one write's worth at most
 MAX_WRITE = 1000
+WRITE_BYTES = 2**20
+# the largest entry a stream is sent, in bytes of its JSON text: a quarter of
+# the window at most, so the window always holds a few of the largest
+MAX_ENTRY_BYTES = 2**20
+# seconds a topic's reader lives on after its last stream leaves: a page that
+# reloads, or a browser that reconnects, finds it still there
+IDLE_CLOSE = 5.0
+# topics one process follows at once; a stream of another gets 503
+MAX_TOPICS = 100
+# streams of a process that read Redis to catch up at the same time; others
+# wait their turn (watching their client meanwhile). Each holds at most
+# about WINDOW_BYTES of entries at the limit, or one larger entry
+CATCH_UPS_AT_ONCE = 4
+# a window remembers this many of the latest entries that were too large
+KNOWN_OVERSIZED = 1000
 # backoff after a lost Redis connection: first wait, then doubling up to this
 RETRY_FIRST = 0.05
 RETRY_MOST = 2.0
@@ -49,26 +77,78 @@ def following():
     return f": following, served by process {os.getpid()}\n".encode()
 
 
+class TooManyTopics(Exception):
+    """The process follows as many topics as it may already."""
+
+
 class Windows:
-    """This process's windows, one per (Redis URL, stream key), each started
-    on first use; ``connect(url)`` gives a Redis client."""
+    """This process's windows, one per (Redis URL, stream key) that streams
+    follow now; ``connect(url)`` gives a Redis client."""
 
     def __init__(self):
         self._windows = {}
         self._lock = threading.Lock()
-        self._pid = os.getpid()
+        self._forked()
 
-    def get(self, url, key, connect):
-        """The window on ``key`` at ``url``; a failed one is replaced."""
+    def _forked(self):
+        self._pid = os.getpid()
+        # one for the whole process, so that memory is bounded however many
+        # topics there are
+        self._catch_ups = threading.BoundedSemaphore(CATCH_UPS_AT_ONCE)
+
+    def follow(
+        self,
+        url,
+        key,
+        connect,
+        *,
+        idle_close=IDLE_CLOSE,
+        max_topics=MAX_TOPICS,
+        max_bytes=MAX_ENTRY_BYTES,
+    ):
+        """The window on ``key`` at ``url``, with one more stream following
+        it: the caller calls its ``leave()`` when that stream ends.
+
+        A window that closed or failed is replaced. A new window past
+        ``max_topics`` first closes one that no stream follows, and without
+        one raises :class:`TooManyTopics`.
+        """
         with self._lock:
             if self._pid != os.getpid():
                 # a forked worker: the parent's reader threads did not come along
                 self._windows.clear()
-                self._pid = os.getpid()
+                self._forked()
             found = self._windows.get((url, key))
-            if found is None or found.error:
-                found = self._windows[url, key] = Window(lambda: connect(url), key)
-            return found
+            if found is not None and found.join():
+                return found
+            self._windows.pop((url, key), None)
+            if len(self._windows) >= max_topics and not self._close_an_idle_one():
+                raise TooManyTopics(
+                    f"this process follows {len(self._windows)} topics already"
+                )
+            # `closed` runs on the reader's thread and waits for this lock, so
+            # it always finds `window` assigned
+            window = self._windows[url, key] = Window(
+                lambda: connect(url),
+                key,
+                idle_close=idle_close,
+                max_bytes=max_bytes,
+                catch_ups=self._catch_ups,
+                closed=lambda: self._forget((url, key), window),
+            )
+            return window
+
+    def _close_an_idle_one(self):
+        for name, window in self._windows.items():
+            if window.retire():
+                del self._windows[name]
+                return True
+        return False
+
+    def _forget(self, name, window):
+        with self._lock:
+            if self._windows.get(name) is window:
+                del self._windows[name]
 
 
 class WindowFailed(Exception):
@@ -86,8 +166,31 @@ def format_id(entry_id):
     return f"{entry_id[0]}-{entry_id[1]}"
 
 
-def frame(entry_id, fields):
-    """One Redis entry as SSE bytes; an entry SSE cannot carry becomes a comment."""
+def oversized(fields, max_bytes):
+    """Whether an entry's message is larger than ``max_bytes`` in UTF-8."""
+    message = fields.get("message")
+    if not isinstance(message, str):
+        return False
+    # a str has at least as many bytes as characters: a huge one is known to
+    # be too large before it is copied even once; publish()'s JSON is ASCII
+    return len(message) > max_bytes or (
+        not message.isascii() and len(message.encode()) > max_bytes
+    )
+
+
+def too_large(entry_id, max_bytes):
+    """The comment a stream gets instead of an entry larger than ``max_bytes``."""
+    return (
+        f": entry {entry_id} was not sent: it is larger than "
+        f"FEED_MAX_ENTRY_BYTES ({max_bytes} bytes)\n\n"
+    ).encode()
+
+
+def frame(entry_id, fields, max_bytes=MAX_ENTRY_BYTES):
+    """One Redis entry as SSE bytes; an entry SSE cannot carry, or larger than
+    ``max_bytes``, becomes a comment."""
+    if oversized(fields, max_bytes):
+        return too_large(entry_id, max_bytes)
     try:
         return sse_event(json.loads(fields["message"]), entry_id).encode()
     except (Unsendable, KeyError, ValueError) as error:
@@ -106,34 +209,107 @@ def transient(error):
 
 
 class Window:
-    """The latest entries of the Redis Stream ``key``, framed, for every stream
-    of this process; ``connect()`` gives a Redis client."""
+    """The latest entries of the Redis Stream ``key``, framed, for the streams
+    of this process that follow it; ``connect()`` gives a Redis client.
 
-    def __init__(self, connect, key):
+    It starts with one stream following it (the one that asked for it). When
+    none has for ``idle_close`` seconds, its thread ends, its connections are
+    closed, and it calls ``closed()``. Entries larger than ``max_bytes`` are
+    sent as a comment; ``catch_ups`` is the semaphore that streams reading
+    Redis hold (see CATCH_UPS_AT_ONCE).
+    """
+
+    def __init__(
+        self,
+        connect,
+        key,
+        *,
+        idle_close=IDLE_CLOSE,
+        max_bytes=MAX_ENTRY_BYTES,
+        catch_ups=None,
+        closed=None,
+    ):
         self.key = key
+        self.idle_close = idle_close
+        self.max_bytes = max_bytes
         self.error = None
+        self.closed = False
+        self._catch_ups = catch_ups or threading.BoundedSemaphore(CATCH_UPS_AT_ONCE)
+        self._on_close = closed or (lambda: None)
+        # a read from Redis brings at most about WINDOW_BYTES of entries at
+        # the limit, however far behind the stream is
+        self._catch_up_count = max(1, min(MAX_WRITE, WINDOW_BYTES // max_bytes))
         self._reader = connect()
         self._history = connect()
         self._changed = threading.Condition()
+        self._streams, self._idle_since = 1, None
         # entries after `floor` that the reader has read are all in the
         # window; None until the reader knows where the stream ends
         self.floor = None
         self._ids, self._frames = [], []
         self._bytes = 0
-        self._joined = {}  # (first, last) index -> bytes, for the latest entries
+        self._joined = {}  # first index -> (bytes, last id), for one write
+        # the latest entries found too large, which a catch-up does not read
+        # again: one huge entry is read from Redis a few times, not per stream
+        self._oversized = []
         self._thread = threading.Thread(
-            target=self._read, name=f"livestream reader {key}", daemon=True
+            target=self._run, name=f"livestream reader {key}", daemon=True
         )
         self._thread.start()
 
     def __len__(self):
         return len(self._ids)
 
+    # who follows it
+
+    def join(self):
+        """Count one more stream, unless the window has closed or failed."""
+        with self._changed:
+            if self.closed or self.error:
+                return False
+            self._streams += 1
+            return True
+
+    def leave(self):
+        """Count one stream fewer; the last one starts the idle clock."""
+        with self._changed:
+            self._streams -= 1
+            if self._streams == 0:
+                self._idle_since = time.monotonic()
+
+    def retire(self):
+        """Close now if no stream follows; whether it did."""
+        with self._changed:
+            if self._streams == 0:
+                self.closed = True
+            return self.closed
+
+    def _idle_left(self):
+        """Seconds until the window closes if nobody joins; None while a
+        stream follows it. Closes it when the time is up."""
+        with self._changed:
+            if self._streams:
+                return None
+            left = self._idle_since + self.idle_close - time.monotonic()
+            if left <= 0:
+                self.closed = True
+            return 0.0 if self.closed else left
+
     # the reader
+
+    def _run(self):
+        try:
+            self._read()
+        finally:
+            self._reader.close()
+            self._history.close()
+            self._on_close()
 
     def _read(self):
         delay = RETRY_FIRST
-        while True:
+        while (idle := self._idle_left()) != 0.0:
+            # an idle window wakes when its time is up, not a whole block later
+            block = BLOCK_MS if idle is None else min(BLOCK_MS, math.ceil(idle * 1000))
             try:
                 if self.floor is None:
                     newest = self._reader.xrevrange(self.key, count=1)
@@ -142,7 +318,7 @@ class Window:
                         self._changed.notify_all()
                 last = self._ids[-1] if self._ids else self.floor
                 answer = self._reader.xread(
-                    {self.key: format_id(last)}, block=BLOCK_MS, count=READ_COUNT
+                    {self.key: format_id(last)}, block=block, count=READ_COUNT
                 )
             except Exception as error:
                 if not transient(error):
@@ -151,7 +327,7 @@ class Window:
                         self._changed.notify_all()
                     return
                 # Redis is away: try again from the same id, less often
-                time.sleep(delay)
+                time.sleep(delay if idle is None else min(delay, idle))
                 delay = min(delay * 2, RETRY_MOST)
                 continue
             delay = RETRY_FIRST
@@ -160,7 +336,9 @@ class Window:
                 time.sleep(GATHER)
 
     def _append(self, entries):
-        framed = [(parse_id(entry_id), frame(entry_id, f)) for entry_id, f in entries]
+        framed = [
+            (parse_id(entry_id), self._frame(entry_id, f)) for entry_id, f in entries
+        ]
         with self._changed:
             for entry_id, data in framed:
                 self._ids.append(entry_id)
@@ -171,9 +349,20 @@ class Window:
             self._joined.clear()
             self._changed.notify_all()
 
+    def _frame(self, entry_id, fields):
+        """:func:`frame`, remembering an entry that is too large."""
+        if not oversized(fields, self.max_bytes):
+            return frame(entry_id, fields, self.max_bytes)
+        with self._changed:
+            if parse_id(entry_id) not in self._oversized:
+                insort(self._oversized, parse_id(entry_id))
+                del self._oversized[:-KNOWN_OVERSIZED]
+        return too_large(entry_id, self.max_bytes)
+
     def _trim(self):
-        # drop a quarter at once, so trimming is rare
-        drop = max(len(self._ids) // 4, len(self._ids) - WINDOW_ENTRIES)
+        # drop a quarter at once, so trimming is rare; at least one entry, so
+        # the floor is always an entry that left the window
+        drop = max(len(self._ids) // 4, len(self._ids) - WINDOW_ENTRIES, 1)
         self.floor = self._ids[drop - 1]
         self._bytes -= sum(map(len, self._frames[:drop]))
         del self._ids[:drop], self._frames[:drop]
@@ -232,25 +421,50 @@ class Window:
                         break  # behind the window: read Redis, outside the lock
                     first = bisect_right(self._ids, last)
                     if first < len(self._ids):
-                        end = min(len(self._ids), first + MAX_WRITE)
-                        data = self._joined.get((first, end))
-                        if data is None:
-                            data = b"".join(self._frames[first:end])
-                            self._joined[first, end] = data
-                        return data, self._ids[end - 1]
+                        found = self._joined.get(first)
+                        if found is None:
+                            found = self._joined[first] = self._write_from(first)
+                        return found
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return b"", last
                 self._changed.wait(remaining)
         return self._catch_up(last)
 
+    def _write_from(self, first):
+        """The bytes of one write from entry ``first`` on, and its last id."""
+        end, size = first + 1, len(self._frames[first])
+        stop = min(len(self._ids), first + MAX_WRITE)
+        while end < stop and size + len(self._frames[end]) <= WRITE_BYTES:
+            size += len(self._frames[end])
+            end += 1
+        if end == first + 1:
+            return self._frames[first], self._ids[first]  # shared, not copied
+        return b"".join(self._frames[first:end]), self._ids[end - 1]
+
     def _catch_up(self, last):
-        entries = self._history.xrange(
-            self.key, min=f"({format_id(last)}", max="+", count=MAX_WRITE
-        )
-        if not entries:
-            # Redis has nothing after `last` (it restarted empty, or trimmed):
-            # whatever is left is in the window
-            return b"", max(last, self.floor)
-        data = b"".join(frame(entry_id, fields) for entry_id, fields in entries)
-        return data, parse_id(entries[-1][0])
+        with self._changed:
+            at = bisect_right(self._oversized, last)
+            skip = self._oversized[at] if at < len(self._oversized) else None
+        # a few streams at a time: each read may bring an entry of any size
+        # that someone put in Redis without publish()
+        if not self._catch_ups.acquire(timeout=IDLE_WAIT):
+            return b"", last  # the stream looks at its client, then asks again
+        try:
+            entries = self._history.xrange(
+                self.key,
+                min=f"({format_id(last)}",
+                max=f"({format_id(skip)}" if skip else "+",
+                count=self._catch_up_count,
+            )
+            if entries:
+                data = b"".join(self._frame(i, fields) for i, fields in entries)
+                return data, parse_id(entries[-1][0])
+        finally:
+            self._catch_ups.release()
+        if skip is not None:
+            # what comes next is known to be too large: say so, unread
+            return too_large(format_id(skip), self.max_bytes), skip
+        # Redis has nothing after `last` (it restarted empty, or trimmed):
+        # whatever is left is in the window
+        return b"", max(last, self.floor)
