@@ -70,34 +70,33 @@ def _readers(prefix):
 
 @pytest.fixture
 def own_redis(tmp_path):
-    """A redis-server of this test's own, whose every client is the test's."""
+    """A redis-server of this test's own; the test's client of it; and a count
+    of its other clients, which are the app's."""
     with start_redis(port=free_port(), directory=tmp_path) as service:
-        admin = connect(service.url)
-        yield service, lambda: len(admin.client_list()) - 1  # not the admin
-        admin.close()
+        client = connect(service.url)
+        yield service, client, lambda: len(client.client_list()) - 1
+        client.close()
 
 
 @pytest.mark.timing
 def test_a_topics_reader_and_connections_end_soon_after_its_last_stream(
     live, own_redis
 ):
-    service, clients = own_redis
+    service, client, clients = own_redis
     idle = 0.5
     app = create_app(REDIS_URL=service.url, FEED_IDLE_CLOSE=idle, TESTING=True)
     server = live(app=app)
     streams = [_follow(server.url, f"gone-{i}") for i in range(40)]
     assert _readers("gone-") == 40
     assert clients() == 40
-    first = publish("while it was followed", "gone-0", client=connect(service.url))
+    first = publish("while it was followed", "gone-0", client=client)
     for sock in streams:
         sock.close()
     # a stream notices its client left within a quarter second; its reader
     # ends FEED_IDLE_CLOSE later, waking for it rather than at its next block
     assert wait_until(lambda: _readers("gone-") == 0 and clients() == 0, idle + 3)
     # a topic followed again gets a reader of its own, which resumes by id
-    later = [
-        publish(f"later {i}", "gone-0", client=connect(service.url)) for i in (1, 2)
-    ]
+    later = [publish(f"later {i}", "gone-0", client=client) for i in (1, 2)]
     back = FeedReader(server.url, want=2, last_id=first, path="/stream/feed/gone-0")
     back.start()
     back.join(20)
