@@ -3,7 +3,7 @@
 import importlib.util
 from urllib.parse import urlsplit
 
-from . import answer, params, tcp, window
+from . import answer, params, tcp, websocket, window
 from .guard import parse_origin
 
 # not IPv6 literals: werkzeug 3.1 cuts every trusted name at its first ":",
@@ -53,6 +53,12 @@ DEFAULTS = {
     # 0 leaves the system's defaults (about 15 minutes, or never for a
     # stream that writes nothing)
     "VANISH_TIMEOUT": tcp.TIMEOUT,
+    # what a WebSocket client may send to a stream, which reads it and drops
+    # it (livestream.websocket): the largest message, counted after
+    # inflating (past it, close code 1009), and how many messages and pings
+    # a second (past it, 1008)
+    "WS_MAX_MESSAGE_BYTES": websocket.MAX_MESSAGE_BYTES,
+    "WS_MAX_MESSAGES_PER_SECOND": websocket.MAX_MESSAGES_PER_SECOND,
     # the Host names the app answers (Flask's own setting, any port): the
     # local names; serve() adds the host it binds and a proxy's host. Another
     # Host gets 400, so a page on a name that only resolves here (DNS
@@ -101,6 +107,10 @@ def check_config(config):
             "the system's defaults"
         )
     _check_feed(config)
+    for key in ("WS_MAX_MESSAGE_BYTES", "WS_MAX_MESSAGES_PER_SECOND"):
+        value = config[key]
+        if not (_is_number(value) and isinstance(value, int) and value >= 1):
+            raise ValueError(f"{key} must be a whole number above 0")
     limit = config["ANSWER_MAX_BYTES"]
     if not (_is_number(limit) and isinstance(limit, int) and limit > 0):
         raise ValueError("ANSWER_MAX_BYTES must be a whole number of bytes above 0")

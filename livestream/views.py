@@ -1,9 +1,7 @@
 """The pages, one per technique, and the streams they read."""
 
-import contextlib
 import itertools
 import os
-import socket
 
 from flask import (
     Blueprint,
@@ -14,10 +12,9 @@ from flask import (
     stream_template,
     url_for,
 )
-from flask_sock import Sock
 from markupsafe import Markup
 
-from . import params, tcp
+from . import params, tcp, websocket
 from .framing import (
     SSE_END,
     SSE_KEEPALIVE,
@@ -43,8 +40,6 @@ from .streams import (
 from .techniques import PAGES, TECHNIQUES, find
 
 bp = Blueprint("livestream", __name__)
-# flask-sock's routes go on the blueprint: nothing to set up on the app
-sock = Sock()
 
 # WebSocket close codes: a normal end, and a server that could not go on
 WS_DONE = 1000
@@ -170,18 +165,32 @@ def check_before_upgrade():
         params.after(params.stream_params()["count"])
 
 
-@sock.route("/stream/ws", bp=bp)
-def stream_ws(ws):
+@bp.route("/stream/ws", websocket=True)
+def stream_ws():
     """A WebSocket: one text message per message, then an empty binary
     message and close code 1000.
 
     It has no ``Last-Event-ID``: a page that reconnects says where it was
-    with ``?after=<the last id it has>``.
+    with ``?after=<the last id it has>``. What the client sends is read and
+    dropped, within limits (see livestream.websocket).
     """
     start = params.after(params.stream_params()["count"]) + 1
+    refused = websocket.refusal(request.headers)
+    if refused:
+        return refused
+    sock = client_socket(request.environ)
+    if sock is None:
+        abort(501, "this server does not hand over its socket: serve() and gunicorn do")
+    config = current_app.config
     # a vanished client fails the socket's reader after VANISH_TIMEOUT s
-    timeout = current_app.config["VANISH_TIMEOUT"]
-    tcp.drop_when_silent(client_socket(request.environ), timeout)
+    tcp.drop_when_silent(sock, config["VANISH_TIMEOUT"])
+    ws = websocket.accept(
+        request.environ,
+        config["WS_MAX_MESSAGE_BYTES"],
+        config["WS_MAX_MESSAGES_PER_SECOND"],
+    )
+    if not isinstance(ws, websocket.StreamSocket):
+        return ws  # the library found the handshake wanting
     # the socket's own reader thread sees a close or a hang-up first
     batches = open_source(start, gone=lambda: not ws.connected)
     outcome = Outcome(current_app.logger)
@@ -189,22 +198,19 @@ def stream_ws(ws):
     try:
         for text in outcome.watch(texts):
             ws.send(text)
-    except ClientGone:
-        return  # nobody left to tell how it ended
+        # the end goes in-band too, as a binary message (every message is
+        # text): jupyter-server-proxy relays frames but not the close code,
+        # which a page behind it sees as 1005, no code at all. Empty is the
+        # end; any other is the failure's account
+        if outcome.error:
+            ws.send(outcome.error.encode())
+            reason = outcome.error.encode()[:WS_REASON_BYTES].decode(errors="ignore")
+            ws.close(WS_FAILED, reason)
+        else:
+            ws.send(b"")
+            ws.close(WS_DONE, "end")
+    except (ClientGone, websocket.ConnectionClosed):
+        pass  # nobody left to tell how it ended
     finally:
         batches.close()
-    # the end goes in-band too, as a binary message (every message is text):
-    # jupyter-server-proxy relays frames but not the close code, which a
-    # page behind it sees as 1005, no code at all. Empty is the end; any
-    # other is the failure's account
-    if outcome.error:
-        ws.send(outcome.error.encode())
-        reason = outcome.error.encode()[:WS_REASON_BYTES].decode(errors="ignore")
-        ws.close(WS_FAILED, reason)
-    else:
-        ws.send(b"")
-        ws.close(WS_DONE, "end")
-    # nothing may follow the close frame: werkzeug writes an HTTP response
-    # once the view returns, which a browser reads as a bad frame (code 1006)
-    with contextlib.suppress(OSError):
-        ws.sock.shutdown(socket.SHUT_WR)
+    return websocket.finished(ws)

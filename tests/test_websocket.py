@@ -1,5 +1,7 @@
 """The WebSocket stream: its query checked before the upgrade, one message
-per WebSocket message, the resume token, and a client that leaves."""
+per WebSocket message, the resume token, a client that leaves, and the
+settings that limit what a client may send (tested against every server in
+test_websocket_servers.py)."""
 
 import pytest
 import simple_websocket
@@ -7,6 +9,9 @@ import simple_websocket
 from livestream import create_app, serve
 from livestream.sources import numbered
 from testing_support import HOSTILE, REFUSED, Recorder, wait_until
+
+from .websocket_apps import quiet_app
+from .websocket_raw import CLOSE, TEXT, FrameReader, close_code, frame, upgrade
 
 # what a browser sends to open a WebSocket
 UPGRADE = {
@@ -109,3 +114,49 @@ def test_a_client_that_leaves_ends_the_source(live):
     # within one interval plus 1 s, even though the source is mid-wait
     assert wait_until(lambda: server.active_streams == 0, 1.5)
     assert recorder.closed.wait(1.5)
+
+
+@pytest.mark.parametrize("name", ["WS_MAX_MESSAGE_BYTES", "WS_MAX_MESSAGES_PER_SECOND"])
+@pytest.mark.parametrize("value", [0, -1, 1.5, "many", True])
+def test_the_limits_on_what_a_client_sends_are_checked(name, value):
+    with pytest.raises(ValueError, match=f"^{name} must be a whole number above 0$"):
+        create_app(**{name: value})
+
+
+def test_the_limits_can_be_set_from_the_environment(monkeypatch):
+    monkeypatch.setenv("LIVESTREAM_WS_MAX_MESSAGES_PER_SECOND", "5")
+    assert create_app().config["WS_MAX_MESSAGES_PER_SECOND"] == 5
+
+
+def test_the_size_limit_is_the_one_configured(live):
+    server = live(app=quiet_app(WS_MAX_MESSAGE_BYTES=10))
+    status, _, rest, sock = upgrade(server.url, timeout=10)
+    assert status == 101
+    with sock:
+        sock.sendall(frame(TEXT, b"ten bytes!") + frame(TEXT, b"eleven byte"))
+        reader = FrameReader(sock, rest)
+        while (message := reader.message())[0] != CLOSE:
+            pass
+    assert close_code(message[1]) == (
+        1009,
+        "a message over 10 bytes: WS_MAX_MESSAGE_BYTES",
+    )
+
+
+def test_a_server_that_keeps_its_socket_says_so(client):
+    # Flask's test client hands over no socket to speak WebSocket on
+    response = client.get("/stream/ws", headers=UPGRADE)
+    assert response.status_code == 501
+    assert response.get_data(as_text=True).count("\n") == 1
+
+
+def test_a_handshake_the_library_cannot_read_is_a_400(live):
+    # with every Host allowed, a request without one reaches the handshake,
+    # which simple-websocket cannot parse as HTTP/1.1
+    server = live(app=create_app(TRUSTED_HOSTS=None))
+    status, headers, body, sock = upgrade(server.url, headers={"Host": None})
+    with sock:
+        while len(body) < int(headers["content-length"]):
+            body += sock.recv(4096)
+    assert status == 400
+    assert body == b"not a WebSocket handshake: Bad HTTP message\n"
