@@ -99,7 +99,7 @@ TECHNIQUES = (
         template="ws.html",
         stream="stream_ws",
         format="WebSocket messages",
-        title="WebSocket (flask-sock)",
+        title="WebSocket",
         how="One WebSocket message per message; no ids, no reconnect of its own.",
         when="when the page talks back too; a resume token must stand in for ids.",
     ),
