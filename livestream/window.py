@@ -36,7 +36,11 @@ from .streams import IDLE_WAIT
 # the reader wakes this often when nothing is published, so a stopped
 # process's reader notices soon
 BLOCK_MS = 1000
+# one read asks for at most READ_COUNT entries and, going by the size of the
+# entries read last, about READ_BYTES: a feed of large entries is read a few
+# at a time, not a thousand at once
 READ_COUNT = 1000
+READ_BYTES = 4 * 2**20
 # after a read that found entries, the reader waits this long before the
 # next, so entries published closer together go out in one write: at 100
 # messages a second a stream writes 20 times a second, not 100, and every
@@ -182,7 +186,7 @@ def too_large(entry_id, max_bytes):
     """The comment a stream gets instead of an entry larger than ``max_bytes``."""
     return (
         f": entry {entry_id} was not sent: it is larger than "
-        f"FEED_MAX_ENTRY_BYTES ({max_bytes} bytes)\n\n"
+        f"FEED_MAX_ENTRY_BYTES ({max_bytes} bytes)\n"
     ).encode()
 
 
@@ -194,9 +198,11 @@ def frame(entry_id, fields, max_bytes=MAX_ENTRY_BYTES):
     try:
         return sse_event(json.loads(fields["message"]), entry_id).encode()
     except (Unsendable, KeyError, ValueError) as error:
-        # not an event: the stream goes on, and the page's count skips it
+        # not an event: the stream goes on, and the page's count skips it.
+        # A comment line alone, joining the next event: a block without one
+        # would be an empty message to httpx-sse (see framing)
         reason = str(error).replace("\n", " ").replace("\r", " ")
-        return f": entry {entry_id} could not be sent: {reason}\n\n".encode()
+        return f": entry {entry_id} could not be sent: {reason}\n".encode()
 
 
 def transient(error):
@@ -307,6 +313,8 @@ class Window:
 
     def _read(self):
         delay = RETRY_FIRST
+        # until the first read says how large entries are, as if the largest
+        count = max(1, READ_BYTES // self.max_bytes)
         while (idle := self._idle_left()) != 0.0:
             # an idle window wakes when its time is up, not a whole block later
             block = BLOCK_MS if idle is None else min(BLOCK_MS, math.ceil(idle * 1000))
@@ -318,7 +326,7 @@ class Window:
                         self._changed.notify_all()
                 last = self._ids[-1] if self._ids else self.floor
                 answer = self._reader.xread(
-                    {self.key: format_id(last)}, block=block, count=READ_COUNT
+                    {self.key: format_id(last)}, block=block, count=count
                 )
             except Exception as error:
                 if not transient(error):
@@ -332,10 +340,12 @@ class Window:
                 continue
             delay = RETRY_FIRST
             if answer:
-                self._append(answer[0][1])
+                size = self._append(answer[0][1])
+                count = min(READ_COUNT, max(1, READ_BYTES * len(answer[0][1]) // size))
                 time.sleep(GATHER)
 
     def _append(self, entries):
+        """Frame ``entries`` into the window; how many bytes they took."""
         framed = [
             (parse_id(entry_id), self._frame(entry_id, f)) for entry_id, f in entries
         ]
@@ -348,6 +358,7 @@ class Window:
                 self._trim()
             self._joined.clear()
             self._changed.notify_all()
+        return max(1, sum(len(data) for _, data in framed))
 
     def _frame(self, entry_id, fields):
         """:func:`frame`, remembering an entry that is too large."""

@@ -24,7 +24,7 @@ import websockets
 from websockets.sync.client import connect
 
 from livestream import create_app
-from livestream.feed import publish
+from livestream.feed import TOPIC, publish, stream_key
 from testing_support import HOSTILE, REFUSED, parse_sse
 
 # the eventsource majors whose API the reader below uses (ESM,
@@ -218,6 +218,21 @@ def test_the_feed_arrives_exactly(live, redis_service, redis_client, read_sse):
     ids = [publish(message, client=redis_client) for message in messages]
     events = read_sse(f"{server.url}/stream/feed?after={marker}", last="after")
     assert events == [("message", m, i) for m, i in zip(messages, ids, strict=True)]
+
+
+@pytest.mark.redis
+def test_what_the_feed_cannot_send_is_nothing_to_a_client(
+    live, redis_service, redis_client, read_sse
+):
+    server = live(app=create_app(REDIS_URL=redis_service.url, TESTING=True))
+    marker = publish("marker", client=redis_client)
+    first = publish("before", client=redis_client)
+    # written past publish(), which would refuse it: SSE cannot carry a CR, so
+    # the stream says so in a comment, which no client may see as a message
+    redis_client.xadd(stream_key(TOPIC), {"message": json.dumps("one\rtwo")})
+    last = publish("after", client=redis_client)
+    events = read_sse(f"{server.url}/stream/feed?after={marker}", last="after")
+    assert events == [("message", "before", first), ("message", "after", last)]
 
 
 def test_websocket_arrives_exactly(live):
