@@ -282,7 +282,10 @@ def test_the_largest_feed_id_is_accepted(live):
 
 def bounded(words):
     """Whether a gunicorn command bounds the connections a worker accepts:
-    under gthread as many as its threads, under gevent a number given."""
+    under gthread as many as its threads, under gevent a number given; and
+    lets a long query line reach the app, to be refused in its words."""
+    if words[words.index("--limit-request-line") + 1] != "8190":
+        return False
     connections = words[words.index("--worker-connections") + 1]
     if words[words.index("--worker-class") + 1] == "gthread":
         return words[words.index("--threads") + 1] == connections

@@ -177,6 +177,11 @@ def start_gunicorn(
         # same without warning "No keepalived connections can be handled"
         "--keep-alive",
         "0",
+        # gunicorn answers a request line longer than 4094 bytes itself, with
+        # an HTML page; up to its most, 8190, a long query reaches the app,
+        # which says in one line which parameter is wrong
+        "--limit-request-line",
+        "8190",
         "--bind",
         f"127.0.0.1:{port}",
         # open streams get this long to end before a stopping worker is killed
