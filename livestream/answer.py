@@ -6,17 +6,19 @@ text. The default, :func:`made_up`, is a stand-in for a model's streaming
 client, which would go in its place.
 """
 
+import contextlib
 import json
 import re
 import sys
 import time
 
 from flask import Blueprint, abort, current_app, render_template, request
+from werkzeug.exceptions import ClientDisconnected
 
 from . import params
 from .framing import framed, ndjson_line
 from .state import AppState
-from .streams import relay, stream_response
+from .streams import client_socket, relay, stream_response
 
 bp = Blueprint("answer", __name__)
 
@@ -26,6 +28,9 @@ MAX_BYTES = 16_384
 # json.loads recurses once a level, and a few thousand levels, which fit in
 # a few kilobytes, exhaust Python's stack
 MAX_DEPTH = 32
+# seconds each read of the body may wait (config ANSWER_BODY_TIMEOUT): as long
+# as a request's head may take to arrive (livestream.httpd.HEAD_TIMEOUT)
+BODY_TIMEOUT = 10.0
 # how long the made-up answer waits between words
 WORD_INTERVAL = 0.05
 
@@ -70,10 +75,23 @@ def stream_answer():
 
 
 def read_prompt():
-    """The ``prompt`` of the JSON body, or a 413 or a one-line 400 saying why."""
+    """The ``prompt`` of the JSON body, or a 408, a 413 or a one-line 400
+    saying why."""
     limit = current_app.config["ANSWER_MAX_BYTES"]
+    wait = current_app.config["ANSWER_BODY_TIMEOUT"]
     try:
-        raw = read_body(limit)
+        with body_deadline(client_socket(request.environ), wait):
+            raw = read_body(limit)
+    except (TimeoutError, ClientDisconnected) as error:
+        # werkzeug reports a read that timed out as a client that left
+        if not isinstance(error, TimeoutError) and not isinstance(
+            error.__context__, TimeoutError
+        ):
+            raise
+        abort(
+            408,
+            f"the request body did not arrive within {wait:g} s (ANSWER_BODY_TIMEOUT)",
+        )
     except body_errors() as error:
         abort(400, f"the request body could not be read: {shown_error(error)}")
     if raw is None:
@@ -113,6 +131,22 @@ def read_body(limit):
         pieces.append(piece)
         left -= len(piece)
     return None if left == 0 else b"".join(pieces)
+
+
+@contextlib.contextmanager
+def body_deadline(sock, seconds):
+    """Let each read of the body wait ``seconds`` at most: a client that
+    stops sending its body part-way would otherwise hold the connection and
+    its thread for as long as it likes."""
+    if sock is None:
+        yield
+        return
+    before = sock.gettimeout()
+    sock.settimeout(seconds)
+    try:
+        yield
+    finally:
+        sock.settimeout(before)
 
 
 def body_errors():

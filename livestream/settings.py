@@ -44,6 +44,9 @@ DEFAULTS = {
     "ANSWER_MAX_BYTES": answer.MAX_BYTES,
     # how deep the arrays and objects of that body may nest; deeper gets 400
     "ANSWER_MAX_DEPTH": answer.MAX_DEPTH,
+    # seconds each read of /stream/answer's body may wait for the client; one
+    # that stops sending part-way gets 408 rather than holding a thread
+    "ANSWER_BODY_TIMEOUT": answer.BODY_TIMEOUT,
     # bytes of messages a stream holds for a client that does not read them
     # yet; past it the source waits
     "STREAM_BUFFER_BYTES": 4_000_000,
@@ -117,6 +120,11 @@ def check_config(config):
     depth = config["ANSWER_MAX_DEPTH"]
     if not (_is_number(depth) and isinstance(depth, int) and 1 <= depth <= 500):
         raise ValueError("ANSWER_MAX_DEPTH must be a whole number from 1 to 500")
+    wait = config["ANSWER_BODY_TIMEOUT"]
+    if not (_is_number(wait) and 0 < wait <= 3600):
+        raise ValueError(
+            "ANSWER_BODY_TIMEOUT must be a number of seconds above 0, at most 3600"
+        )
 
 
 def check_origins(origins):

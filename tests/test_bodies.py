@@ -9,6 +9,7 @@ HTTP/1.0 has no chunked encoding."""
 import io
 import json
 import socket
+import time
 from urllib.parse import urlsplit
 
 import pytest
@@ -225,3 +226,33 @@ def test_http_1_1_still_gets_chunks(url):
     assert head.startswith(b"HTTP/1.1 200 ")
     assert b"transfer-encoding: chunked" in head.lower()
     assert unchunked(body) == b"0.0\n1.0\n1.4142135623730951\n"
+
+
+@pytest.fixture(params=SERVERS)
+def impatient_url(request, live, monkeypatch):
+    """The app, waiting half a second for a body, on each server in turn."""
+    monkeypatch.setenv("LIVESTREAM_ANSWER_BODY_TIMEOUT", "0.5")
+    if request.param == "serve":
+        yield live().url
+        return
+    service = start_gunicorn(workers=1, connections=4, worker_class=request.param)
+    yield service.url
+    service.stop()
+
+
+def test_a_body_that_stops_arriving_gets_408_on_every_server(impatient_url):
+    # the head promises 100 bytes; ten come, then nothing
+    head = (
+        b"POST /stream/answer HTTP/1.1\r\nHost: HOST\r\n"
+        b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+    )
+    began = time.monotonic()
+    head, body = exchange(impatient_url, head, b'{"prompt":')
+    assert time.monotonic() - began < 5
+    assert head.split()[1] == b"408"
+    assert b"ANSWER_BODY_TIMEOUT" in body
+
+
+def test_the_body_timeout_is_a_setting():
+    with pytest.raises(ValueError, match="ANSWER_BODY_TIMEOUT"):
+        create_app(ANSWER_BODY_TIMEOUT=0)
