@@ -15,18 +15,12 @@ import pytest
 import requests
 
 from livestream.tools.services import start_gunicorn
-from testing_support import stalled_app, wait_until
+from testing_support import stalled_app, surfaces, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVERS = ["serve", "gthread", "gevent"]
-# every stream a source feeds through the relay, and the answer
-STREAMS = [
-    "/stream/answer",
-    "/stream/text",
-    "/stream/ndjson",
-    "/stream/html",
-    "/stream/sse",
-]
+# every stream a source feeds through the relay (the table's, the answer)
+STREAMS = [s.path for s in surfaces() if not s.websocket and not s.redis]
 # the issue asks for a quarter of a second; a stream that waits on its socket
 # notices in milliseconds, one that looks every quarter second does not
 NOTICE = 0.2

@@ -29,7 +29,7 @@ import requests
 import simple_websocket
 
 from livestream import create_app, tcp
-from testing_support import wait_until
+from testing_support import surfaces, wait_until
 
 # RFC 5737's TEST-NET-1, on the veth pair only: nothing routes it anywhere
 SERVER_ADDRESS = "192.0.2.1"
@@ -45,10 +45,10 @@ VANISH_TIMEOUT = 5
 SLACK = 3.0
 BOUND = tcp.vanish_bound(VANISH_TIMEOUT, KEEPALIVE) + SLACK
 
-# each server's streams: SSE writes only its keep-alives once the first
-# message is out; text and the WebSocket write nothing at all (interval=60
-# keeps the next message past the end of the test)
-STREAMS = ("/stream/sse", "/stream/text", "/stream/ws")
+# each server's streams, every one the technique table reads: SSE writes
+# only its keep-alives once the first message is out; the others write
+# nothing at all (interval=60 keeps the next message past the end of the test)
+STREAMS = [s.path for s in surfaces() if s.method == "GET" and not s.redis]
 QUERY = "?count=3&interval=60"
 
 # setns(2)'s flag for a network namespace (os.setns arrives in Python 3.12)
