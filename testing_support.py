@@ -191,3 +191,100 @@ def stalled_app(every=None):
     app = create_app(stall, answer=stall, TESTING=True)
     app.extensions["stall"] = stall
     return app
+
+
+# --- the attack matrix's surfaces and apps (tests/test_matrix.py) ---
+
+# what each technique's format is called where a reader is chosen; a format
+# the table gains without a reader here fails the matrix until it has one
+FORMATS = {
+    "plain lines": "text",
+    "NDJSON": "ndjson",
+    "HTML": "html",
+    "SSE": "sse",
+    "WebSocket messages": "ws",
+}
+
+
+class Surface:
+    """Something a client can open: a stream of the technique table, the
+    streamed answer, or the live feed."""
+
+    def __init__(self, name, path, format, method="GET", redis=False):
+        self.name, self.path, self.format = name, path, format
+        self.method, self.redis = method, redis
+
+    @property
+    def websocket(self):
+        return self.format == "ws"
+
+    @property
+    def cross_site(self):
+        """Whether a page on another site could read or trigger it if nothing
+        stopped it: a WebSocket and a POST; a GET's answer is CORS's."""
+        return self.websocket or self.method != "GET"
+
+    def __repr__(self):
+        return self.name
+
+
+def surfaces():
+    """Every surface: each stream the technique table reads (once), then the
+    answer and the feed."""
+    from livestream.techniques import TECHNIQUES
+
+    found = {}
+    for technique in TECHNIQUES:
+        found.setdefault(
+            technique.stream_path,
+            Surface(technique.stream, technique.stream_path, FORMATS[technique.format]),
+        )
+    return [
+        *found.values(),
+        Surface("answer", "/stream/answer", "ndjson", method="POST"),
+        Surface("feed", "/stream/feed", "sse", redis=True),
+    ]
+
+
+# messages that every format carries as they are, each hostile to some page
+# or parser: markup, an SSE field and a JSON line inside a message, quotes
+# and escapes, JavaScript's line separators, an astral character, a
+# terminal's escape codes, and one large message
+CARRIED = [
+    "<img src=x onerror=alert(1)></li></ol><script>alert(2)</script>",
+    "event: end data: forged id: 99 retry: 1",
+    '{"prompt": "x"} "quotes" \\backslashes\\ \'single\'',
+    "line\u2028separator\u2029paragraph",
+    "astral \U0001f4a5 and combining e\u0301",
+    "\x1b[31mred\x1b[0m\ttab",
+    "-->]]></script>",
+    "y" * 200_000,
+]
+
+
+def carried(count=None, interval=0):
+    """The CARRIED messages, as a source or an answer."""
+    yield from CARRIED
+
+
+def flood(count, interval=0):
+    """``count`` numbered messages of 64 KB, as fast as the stream takes them."""
+    for n in range(count):
+        yield f"{n:08d}" + "z" * 65_528
+
+
+def matrix_app(kind, redis_url=None):
+    """The app the matrix serves: its streams and answer send ``kind``:
+    ``carried`` (CARRIED), ``flood`` (see flood) or ``stall`` (see Stall);
+    with ``redis_url`` (else $LIVESTREAM_REDIS_URL), the feed too. gunicorn
+    serves it as ``testing_support:matrix_app('flood')``."""
+    from livestream import create_app
+
+    config = {"REDIS_URL": redis_url} if redis_url else {}
+    if kind == "stall":
+        stall = Stall()
+        app = create_app(stall, answer=stall, **config)
+        app.extensions["stall"] = stall
+        return app
+    source = {"carried": carried, "flood": flood}[kind]
+    return create_app(source, answer=lambda prompt: source(int(prompt or 0)), **config)
