@@ -46,6 +46,8 @@ NOTICE = 0.5
 FLOOD = 1200
 PAUSE = 3.0
 GROWTH_BOUND_MB = 40
+# the longest a whole stream may take to read
+READ_WITHIN = 90.0
 # what a Host refusal and an oversized query look like
 FOREIGN_HOST = "evil.example"
 HUGE_NUMBER = "9" * 5000
@@ -247,15 +249,21 @@ def read_all(surface, served, count, pause=0.0, published=()):
         chunks = response.iter_content(chunk_size=None)
         body = next(chunks)
         if published:
-            # the feed sends what is published once the client follows it
+            # the feed sends what is published once it follows the topic,
+            # which its opening comment says
+            while b"following" not in body:
+                body += next(chunks)
             threading.Thread(
                 target=publish_all, args=(served.redis_url, published), daemon=True
             ).start()
         time.sleep(pause)  # the slow reader: it reads nothing for a while
+        deadline = time.monotonic() + READ_WITHIN
         for chunk in chunks:
             body += chunk
-            if surface.redis and len(parse_sse(body.decode())["events"]) >= count:
+            if surface.redis and body.count(b"\nid: ") >= count:
                 break
+            # a feed's keep-alives would keep a lost message waited for
+            assert time.monotonic() < deadline, f"still reading: {body[-200:]!r}"
     if surface.redis:
         return [event["data"] for event in parse_sse(body.decode())["events"]]
     return messages_in(surface, body.decode())
