@@ -9,8 +9,8 @@ retransmitting what the server writes for about 15 minutes
 probed at all; all that time the stream holds its thread and its source.
 
 Two options make the kernel give up on such a client after ``timeout``
-seconds, and mark the socket failed; the relay's look at the socket (every
-quarter of a second) then ends the stream:
+seconds, and mark the socket failed; the relay, which waits on the socket,
+then ends the stream at once:
 
 - ``TCP_USER_TIMEOUT``: data that stays unacknowledged that long drops the
   connection. Every stream that writes is covered: an SSE stream writes a
@@ -34,8 +34,8 @@ import socket
 
 # seconds a client may leave the server unanswered (config VANISH_TIMEOUT)
 TIMEOUT = 30.0
-# the relay looks at the socket every quarter of a second; the kernel's
-# timers round up a little
+# slack for the kernel's timers, which round up a little, and for the
+# feed's streams, which look at their socket every quarter of a second
 NOTICE = 1.0
 
 
