@@ -89,6 +89,33 @@ def parse_sse(text):
     return {"events": events, "comments": comments, "retry": retry}
 
 
+def read_htmx(text):
+    """An htmx stream (SSE whose data are HTML) read as its page shows it:
+    ``(messages, ended)``, each event's list item as text, and what the end
+    event puts in #latest (``Done``, or ``Error: ...``; None without one).
+    Each message's event must also set #latest to it and #count to its
+    number."""
+    messages, ended = [], None
+
+    def swapped_into(target, data):
+        (found,) = re.findall(
+            rf'<span hx-swap-oob="innerHTML:{target}">(.*?)</span>', data, re.S
+        )
+        return html.unescape(found)
+
+    for event in parse_sse(text)["events"]:
+        data = event["data"]
+        if event.get("event") == "end":
+            ended = swapped_into("#latest", data)
+            continue
+        (item,) = re.findall(r'<li class="message">(.*?)</li>\n', data, re.S)
+        message = html.unescape(item)
+        assert swapped_into("#latest", data) == message
+        assert swapped_into("#count", data) == str(int(event["id"]) + 1)
+        messages.append(message)
+    return messages, ended
+
+
 HOSTILE = {
     "markup": "<img src=x onerror=alert(1)><script>alert(2)</script>",
     "newline": "one\ntwo",
@@ -105,6 +132,9 @@ REFUSED = {
     "html": {"nul", "lone surrogate"},
     "sse": {"crlf", "lone cr", "lone surrogate"},
     "ws": {"lone surrogate"},
+    # SSE whose data are HTML (htmx): HTML's refusals; a carriage return goes
+    # as a character reference, so the SSE framing never meets one
+    "htmx": {"nul", "lone surrogate"},
 }
 
 
@@ -203,6 +233,7 @@ FORMATS = {
     "HTML": "html",
     "SSE": "sse",
     "WebSocket messages": "ws",
+    "SSE of HTML": "htmx",
 }
 
 

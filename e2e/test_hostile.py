@@ -16,6 +16,7 @@ FORMAT = {
     "fetch": "ndjson",
     "sse": "sse",
     "ws": "ws",
+    "htmx": "htmx",
 }
 # one message each format refuses (NDJSON only refuses what JSON cannot encode)
 REFUSE = {
@@ -23,6 +24,7 @@ REFUSE = {
     "html": HOSTILE["nul"],
     "sse": HOSTILE["crlf"],
     "ws": HOSTILE["lone surrogate"],
+    "htmx": HOSTILE["nul"],
 }
 
 
@@ -49,7 +51,7 @@ def test_what_a_format_carries_arrives_exactly(live, page, technique):
     assert page.evaluate("window.pwned") is None
 
 
-@pytest.mark.parametrize("technique", ["xhr", "fetch", "iframe", "sse", "ws"])
+@pytest.mark.parametrize("technique", ["xhr", "fetch", "iframe", "sse", "ws", "htmx"])
 def test_a_refused_message_shows_an_error(live, page, technique):
     refused = REFUSE[FORMAT[technique]]
     readout = Readout(page, technique)
@@ -59,7 +61,11 @@ def test_a_refused_message_shows_an_error(live, page, technique):
         expect(error).to_contain_text("HTML cannot carry a NUL character")
     else:
         expect(page.locator("#latest")).to_contain_text("Error: ")
-    if technique in ("sse", "ws"):
-        # both say why in-band: an event, a close reason
-        said = {"sse": "SSE cannot carry", "ws": "WebSocket cannot carry"}
+    if technique in ("sse", "ws", "htmx"):
+        # each says why in-band: an event, a close reason, the end event
+        said = {
+            "sse": "SSE cannot carry",
+            "ws": "WebSocket cannot carry",
+            "htmx": "HTML cannot carry a NUL character",
+        }
         expect(page.locator("#latest")).to_contain_text(said[technique])

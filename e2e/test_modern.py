@@ -78,7 +78,7 @@ def test_the_gallery_runs_every_technique(live, page):
             expect(frame.locator("#count")).to_have_text("5")
 
 
-@pytest.mark.parametrize("technique", ["xhr", "fetch", "sse", "iframe"])
+@pytest.mark.parametrize("technique", ["xhr", "fetch", "sse", "iframe", "htmx"])
 def test_a_failing_source_shows_an_error(live, page, technique):
     # the source fails once the page shows its two messages: a stream that
     # breaks off discards what the browser had not handed to the page yet

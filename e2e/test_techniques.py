@@ -26,7 +26,7 @@ def test_each_message_shows_while_the_stream_is_open(live, readout):
     assert stepper.closed.wait(5)
 
 
-@pytest.mark.parametrize("technique", ["xhr", "iframe", "fetch", "sse", "ws"])
+@pytest.mark.parametrize("technique", ["xhr", "iframe", "fetch", "sse", "ws", "htmx"])
 def test_the_count_climbs_before_the_end(live, page, technique):
     # the demo source on its own clock: the page must show at least five
     # different counts, each higher than the last, before it shows the end
@@ -46,7 +46,7 @@ def test_a_message_is_shown_as_text(live, page, readout):
     assert dialogs == []
 
 
-@pytest.mark.parametrize("technique", ["xhr", "iframe", "fetch", "sse", "ws"])
+@pytest.mark.parametrize("technique", ["xhr", "iframe", "fetch", "sse", "ws", "htmx"])
 def test_a_message_with_newlines_stays_whole(live, page, technique):
     readout = Readout(page, technique)
     messages = ["line one\nline two", "two\n\nblank", {"a": [1, 2]}, ""]
@@ -78,7 +78,7 @@ def test_the_classic_version_cannot_carry_a_newline(live, page):
     assert readout.texts() == ["before"]
 
 
-@pytest.mark.parametrize("technique", ["xhr", "fetch", "sse", "ws"])
+@pytest.mark.parametrize("technique", ["xhr", "fetch", "sse", "ws", "htmx"])
 def test_the_log_keeps_the_newest_messages_and_counts_them_all(live, page, technique):
     readout = Readout(page, technique)
     readout.open(live(lambda count, interval: (f"m{i}" for i in range(20))), "keep=5")

@@ -10,7 +10,7 @@ import pytest
 
 from livestream import create_app
 from livestream.framing import Unsendable, ndjson_line, plain_line
-from testing_support import HOSTILE, REFUSED, parse_sse
+from testing_support import HOSTILE, REFUSED, parse_sse, read_htmx
 
 
 def received(kind, body):
@@ -23,6 +23,9 @@ def received(kind, body):
         items = re.findall(r'<li class="message">(.*?)</li>\n', body, re.S)
         error = re.search(r"<p id=\"error\">Error: (.*?)</p>", body)
         return [html.unescape(i) for i in items], error and html.unescape(error[1])
+    if kind == "htmx":
+        messages, ended = read_htmx(body)
+        return messages, None if ended == "Done" else ended.removeprefix("Error: ")
     events = parse_sse(body)["events"]
     error = events[-1]["data"] if events[-1].get("event") == "failure" else None
     return [e["data"] for e in events if "id" in e], error

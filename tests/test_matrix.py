@@ -32,7 +32,7 @@ from websockets.sync.client import connect as ws_connect
 from livestream.feed import connect, publish
 from livestream.tools.services import start_gunicorn
 from livestream.window import WINDOW_BYTES
-from testing_support import CARRIED, parse_sse, surfaces, wait_until
+from testing_support import CARRIED, parse_sse, read_htmx, surfaces, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVERS = ["serve", "gthread", "gevent"]
@@ -228,6 +228,11 @@ def messages_in(surface, text):
         events = parse_sse(text)["events"]
         assert events and events[-1].get("event") == "end", text[-300:]
         return [event["data"] for event in events[:-1]]
+    if surface.format == "htmx":
+        # SSE whose data are HTML: each message as text once unescaped
+        messages, ended = read_htmx(text)
+        assert ended == "Done", text[-300:]
+        return messages
     raise AssertionError(f"the matrix has no reader for the format {surface.format}")
 
 
@@ -378,8 +383,10 @@ def oversized(surface):
     else:
         yield f"?count={HUGE_NUMBER}", (), None, 400, "count"
         yield f"?interval={HUGE_NUMBER}", (), None, 400, "interval"
-    if surface.format == "sse":
+    if surface.format in ("sse", "htmx"):
         yield "", (f"Last-Event-ID: {HUGE_NUMBER}",), None, 400, "Last-Event-ID"
+    if surface.format == "htmx":
+        yield f"?keep={HUGE_NUMBER}", (), None, 400, "keep"
     if surface.websocket:
         yield f"?after={HUGE_NUMBER}", (), None, 400, "after"
 
