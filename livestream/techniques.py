@@ -20,6 +20,9 @@ class Technique:
     # the stream carries the page's markup (htmx): the server draws the log,
     # so the stream takes the page's ``keep`` too
     markup_from_server: bool = False
+    # the page shows a picture that each message redraws (MJPEG): no text to
+    # read back, no count, no log; the picture is the readout
+    picture: bool = False
 
     @property
     def path(self):
@@ -38,8 +41,9 @@ class Technique:
     @property
     def scripted(self):
         """Whether a script reads the stream and fills the page's readout (all
-        but the iframe). On the htmx page that script is htmx, not ours."""
-        return self.page != "iframe"
+        but the iframe and the picture). On the htmx page that script is
+        htmx, not ours."""
+        return self.page != "iframe" and not self.picture
 
 
 TECHNIQUES = (
@@ -120,6 +124,20 @@ TECHNIQUES = (
             "travels as HTML, and the page can only show what it is sent."
         ),
         markup_from_server=True,
+    ),
+    Technique(
+        name="mjpeg",
+        page="mjpeg",
+        template="mjpeg.html",
+        stream="stream_mjpeg",
+        format="JPEG frames",
+        title="MJPEG: a picture per message",
+        how="No script: an <img> shows each JPEG the server draws, over the last.",
+        when=(
+            "to show a picture that changes (a chart, a camera) to any browser; "
+            "nothing accumulates and the page cannot read the messages."
+        ),
+        picture=True,
     ),
 )
 

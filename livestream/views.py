@@ -14,7 +14,7 @@ from flask import (
 )
 from markupsafe import Markup
 
-from . import params, tcp, websocket
+from . import mjpeg, params, tcp, websocket
 from .framing import (
     SSE_END,
     SSE_KEEPALIVE,
@@ -183,6 +183,17 @@ def htmx_stop():
     holds the stream (htmx closes its EventSource with it), and this says
     Stopped and disables the button."""
     return htmx_ended("Stopped")
+
+
+@bp.get("/stream/mjpeg")
+def stream_mjpeg():
+    """Motion JPEG: a picture per message, drawn by the app's ``picture`` from
+    the messages so far, each replacing the last in an ``<img>``; the last
+    says Done, or what went wrong."""
+    batches = open_source()
+    outcome = Outcome(current_app.logger)
+    body = mjpeg.frames(batches, AppState.of().picture, outcome)
+    return stream_response(body, mjpeg.MIMETYPE, batches.close)
 
 
 @bp.get("/stream/ws")
