@@ -37,7 +37,7 @@ def arrivals(page):
     return sorted(ms / 1000 for ms in page.evaluate("window.__arrivals"))
 
 
-@pytest.mark.parametrize("technique", ["fetch", "xhr", "sse", "ws"])
+@pytest.mark.parametrize("technique", ["fetch", "xhr", "sse", "ws", "htmx"])
 def test_every_script_technique_streams_through_the_proxy(
     behind_jupyter, jupyter_service, page, technique
 ):
@@ -45,6 +45,17 @@ def test_every_script_technique_streams_through_the_proxy(
     readout.expect_ended()
     readout.expect_count(COUNT)
     assert moments(arrivals(page)) >= COUNT // 2
+
+
+@pytest.mark.parametrize("behind_jupyter", ["port"], indirect=True)
+def test_htmx_asks_for_exactly_an_event_stream(behind_jupyter, jupyter_service, page):
+    # the header the proxy streams for: htmx's SSE extension opens an
+    # EventSource, which sends it (htmx 4's hx-sse would not: see
+    # static/vendor/README.md)
+    with page.expect_request("**/stream/htmx?*") as opened:
+        readout = open_behind(page, behind_jupyter(), jupyter_service, "htmx")
+    assert opened.value.headers["accept"] == "text/event-stream"
+    readout.expect_ended()
 
 
 @pytest.mark.parametrize("behind_jupyter", ["port"], indirect=True)

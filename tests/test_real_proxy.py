@@ -7,6 +7,7 @@ response on as it comes only when the request's ``Accept`` header is exactly
 collected whole first.
 """
 
+import re
 import time
 from urllib.parse import urlsplit
 
@@ -25,7 +26,13 @@ COUNT, INTERVAL = 20, 0.1
 QUERY = f"count={COUNT}&interval={INTERVAL}"
 # a buffered stream needs fewer messages to show it arrives in one piece
 SHORT = f"count=5&interval={INTERVAL}"
-STREAMS = ["/stream/text", "/stream/ndjson", "/stream/html", "/stream/sse"]
+STREAMS = [
+    "/stream/text",
+    "/stream/ndjson",
+    "/stream/html",
+    "/stream/sse",
+    "/stream/htmx",
+]
 STREAMING = "text/event-stream"
 # what fetch() and XMLHttpRequest send by default, and requests and curl
 ANY = "*/*"
@@ -35,6 +42,9 @@ BUFFERED = [
     "text/event-stream, */*",
     "Text/Event-Stream",
     "text/event-stream;q=1",
+    # what htmx 4's hx-sse asks for (it reads with fetch()); htmx 2's SSE
+    # extension, which /htmx uses, opens an EventSource: text/event-stream
+    pytest.param("text/html, text/event-stream", id="htmx-4-hx-sse"),
 ]
 
 
@@ -126,7 +136,10 @@ def test_every_page_works_through_the_proxy(behind_jupyter, jupyter_service, tec
     assert urlsplit(stream).path == f"{prefix}{technique.stream_path}"
     origin = jupyter_service.url[: -len(urlsplit(jupyter_service.url).path)]
     streams = [] if technique.name == "ws" else [stream]
-    for url in [*streams, f"{prefix}/static/style.css", f"{prefix}/?count=2"]:
+    # the page's scripts come from the app too (htmx's: vendored, no CDN)
+    scripts = re.findall(r'<script src="([^"]+)"', page.text)
+    assert all(script.startswith(f"{prefix}/static/") for script in scripts)
+    for url in [*streams, *scripts, f"{prefix}/static/style.css", f"{prefix}/?count=2"]:
         answer = requests.get(origin + url, headers=jupyter_service.headers, timeout=10)
         assert answer.status_code == 200, url
 
