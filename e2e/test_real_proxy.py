@@ -13,8 +13,9 @@ from livestream.sources import sqrt_demo
 from livestream.techniques import BY_NAME
 from livestream.tools.timing import RECORD_ARRIVALS, YieldClock
 from livestream.tools.wire import moments
+from testing_support import pictures
 
-from .helpers import Readout
+from .helpers import PICTURES, Readout
 
 pytestmark = pytest.mark.proxy
 
@@ -96,6 +97,21 @@ def test_the_iframe_arrives_at_the_end(behind_jupyter, jupyter_service, page):
     assert len(clock.times) == COUNT
     readout.expect_ended()
     readout.expect_count(COUNT)
+
+
+@pytest.mark.parametrize("technique", PICTURES)
+def test_the_picture_arrives_at_the_end(
+    behind_jupyter, jupyter_service, page, technique
+):
+    # an <img> asks for images, so the proxy collects the stream whole: the
+    # first frame the page shows (polled on every animation frame) comes
+    # after the last was drawn, and it is already the last, Done
+    clock = YieldClock(sqrt_demo)
+    readout = open_behind(page, behind_jupyter(clock), jupyter_service, technique)
+    first = readout.picture.next_change()
+    assert len(clock.times) == COUNT
+    assert first["ended"]
+    readout.picture.expect_frame(pictures(list(sqrt_demo(COUNT, 0)))[-1])
 
 
 def breaking(count, interval):

@@ -15,10 +15,12 @@ import pytest
 import requests
 import simple_websocket
 
+from livestream import mjpeg
+from livestream.sources import sqrt_demo
 from livestream.techniques import TECHNIQUES
 from livestream.tools.jupyter_proxy import own_server
 from livestream.tools.wire import chunk_times, moments
-from testing_support import Recorder, stream_url_in
+from testing_support import Recorder, pictures, stream_url_in
 
 pytestmark = pytest.mark.proxy
 
@@ -217,3 +219,43 @@ def test_a_websocket_streams_through_the_proxy(behind_jupyter, jupyter_service):
     assert ends == [b""]
     assert len(times) == COUNT
     assert moments(times) >= COUNT // 2, times
+
+
+# what Chromium 156's <img> asks for: a picture page cannot choose its header
+IMAGE = "image/jxl,image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8"
+
+
+def test_an_img_gets_the_picture_stream_whole_at_the_end(
+    behind_jupyter, jupyter_service
+):
+    # the proxy collects a multipart/x-mixed-replace response like any other
+    # that is not asked for as an event stream: the <img> gets every frame at
+    # once after the last is drawn, and shows only the last, Done
+    server = behind_jupyter()
+    status, body, times = through(
+        server, jupyter_service, f"/stream/mjpeg?{SHORT}", IMAGE
+    )
+    assert status == 200
+    assert moments(times) == 1, times
+    assert times[0] >= 4 * INTERVAL
+    assert mjpeg.parts_of(body) == pictures(list(sqrt_demo(5, 0)))
+
+
+@pytest.mark.parametrize("behind_jupyter", ["port"], indirect=True)
+def test_the_picture_stream_streams_only_when_asked_as_an_event_stream(
+    behind_jupyter, jupyter_service
+):
+    # the rule is the request's Accept, whatever the response's type: asked
+    # for text/event-stream, the same multipart body passes on frame by frame,
+    # with its type; but an <img> never asks that way
+    server = behind_jupyter()
+    url = f"{server.proxy_url}/stream/mjpeg?{QUERY}"
+    headers = {**jupyter_service.headers, "Accept": STREAMING}
+    with requests.get(url, headers=headers, stream=True, timeout=10) as response:
+        assert response.headers["Content-Type"] == mjpeg.MIMETYPE
+    status, body, times = through(
+        server, jupyter_service, f"/stream/mjpeg?{QUERY}", STREAMING
+    )
+    assert status == 200
+    assert moments(times) >= COUNT // 2, times
+    assert len(mjpeg.parts_of(body)) == COUNT + 1
