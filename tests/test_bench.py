@@ -77,6 +77,27 @@ def test_a_quick_run_sees_every_message(capsys):
         assert int(result["nodes @10000"]) > 0
 
 
+@pytest.mark.browser
+def test_a_picture_technique_is_measured_by_its_frames(capsys):
+    # no page can time a frame: curl reads them, the server's cost is counted
+    assert main(["--quick", "--techniques", "mjpeg", "--frames", "40", "--csv"]) == 0
+    (result,) = csv.DictReader(io.StringIO(capsys.readouterr().out))
+    assert result["frames"] == "41"  # and the one that says Done
+    assert float(result["frames/s"]) > 0
+    assert float(result["server ms / frame"]) > 0
+    assert 1 < float(result["KB / frame"]) < 100
+    assert "p50" not in result
+
+
+def test_picture_columns_only_where_a_row_has_them():
+    assert "frames/s" not in markdown([row("xhr", p50=0.001)])
+    figures = {"frames/s": 900.4, "server ms / frame": 1.234, "KB / frame": 13.25}
+    lines = markdown([row("xhr", p50=0.001), row("mjpeg", **figures)]).splitlines()
+    assert lines[0].endswith("| frames/s | server CPU ms/frame | KB/frame |")
+    assert lines[3].startswith("| mjpeg | - |")
+    assert lines[3].endswith("| 900 | 1.23 | 13.2 |")
+
+
 @pytest.mark.parametrize(
     "args", [["--techniques", "fetch,smoke"], ["--techniques", ","], ["--rate", "0"]]
 )
