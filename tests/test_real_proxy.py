@@ -225,9 +225,7 @@ def test_a_websocket_streams_through_the_proxy(behind_jupyter, jupyter_service):
 IMAGE = "image/jxl,image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8"
 
 
-def test_an_img_gets_the_picture_stream_whole_at_the_end(
-    behind_jupyter, jupyter_service
-):
+def test_an_img_gets_the_mjpeg_stream_whole_at_the_end(behind_jupyter, jupyter_service):
     # the proxy collects a multipart/x-mixed-replace response like any other
     # that is not asked for as an event stream: the <img> gets every frame at
     # once after the last is drawn, and shows only the last, Done
@@ -242,7 +240,7 @@ def test_an_img_gets_the_picture_stream_whole_at_the_end(
 
 
 @pytest.mark.parametrize("behind_jupyter", ["port"], indirect=True)
-def test_the_picture_stream_streams_only_when_asked_as_an_event_stream(
+def test_the_mjpeg_stream_streams_only_when_asked_as_an_event_stream(
     behind_jupyter, jupyter_service
 ):
     # the rule is the request's Accept, whatever the response's type: asked
