@@ -109,7 +109,7 @@ def read_htmx(text):
         if event.get("event") == "end":
             ended = swapped_into("#latest", data)
             continue
-        (item,) = re.findall(r'<li class="message">(.*?)</li>\n', data, re.S)
+        (item,) = re.findall(r'<li class="message">(.*?)</li>', data, re.S)
         message = html.unescape(item)
         assert swapped_into("#latest", data) == message
         assert swapped_into("#count", data) == str(int(event["id"]) + 1)

@@ -122,12 +122,12 @@ def framed(batches, frame):
         yield "".join(pieces)
 
 
-_ITEM = Markup('<li class="message">%s</li>\n')
+_ITEM = Markup('<li class="message">%s</li>')
 
 
 def html_item(message):
-    """One message as a ``.message`` list item."""
-    return _ITEM % html_text(message)
+    """One message as a ``.message`` list item, on a line of its own."""
+    return _ITEM % html_text(message) + "\n"
 
 
 # Server-Sent Events. A line break ends a field, so a message with line breaks
@@ -204,6 +204,8 @@ def htmx_event(message, event_id, keep):
     number the messages from 0), and that keep the log to ``keep`` items."""
     text = html_text(message)
     shown = event_id + 1
+    # the item alone, without html_item's newline: htmx would append that as
+    # a text node beside it, which deleting the oldest item leaves behind
     html = _ITEM % text + _into("#latest", text) + _into("#count", shown)
     if shown > keep:
         html += _DROP_OLDEST
