@@ -39,12 +39,16 @@ def test_memory_growth_is_a_ratio():
             row("fetch", **memory, **{"nodes @100000": 500}),
             row("xhr", **memory, **{"nodes @100000": 150}),
             row("sse", **memory),  # a partial row: nothing to compare
+            # the server bounds the htmx page's log: a target, like fetch's
+            row("htmx", **memory, **{"nodes @100000": 100}),
         ]
     )
     assert lines == [
         "missed fetch   memory, 1,000 to 100,000 messages: heap x1.5, nodes x5.0"
         " (target <= 2x)",
         "report xhr     memory, 1,000 to 100,000 messages: heap x1.5, nodes x1.5",
+        "met    htmx    memory, 1,000 to 100,000 messages: heap x1.5, nodes x1.0"
+        " (target <= 2x)",
     ]
 
 
