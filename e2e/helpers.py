@@ -218,9 +218,10 @@ class Picture:
             timeout=5_000,
         )
 
-    def next_change(self, previous=None):
+    def next_change(self, previous=None, polling="raf"):
         """Wait for a frame other than ``previous``: ``{"hash", "ended"}`` of
-        the frame shown now, ended if it is the Done frame."""
+        the frame shown now, ended if it is the Done frame. ``polling`` (ms)
+        for a page out of view, which draws no animation frames."""
         return self.page.wait_for_function(
             f"""([previous, colour, most]) => {{
               {PIXELS} {BAND}
@@ -233,5 +234,6 @@ class Picture:
                 : {{ hash, ended: inBand(colour, most) }};
             }}""",
             arg=[previous, list(mjpeg.DONE_COLOUR), BAND_TOLERANCE],
+            polling=polling,
             timeout=5_000,
         ).json_value()
