@@ -8,6 +8,7 @@ through Playwright."""
 
 import html
 import json
+import logging
 import re
 import threading
 import time
@@ -89,6 +90,33 @@ def parse_sse(text):
     return {"events": events, "comments": comments, "retry": retry}
 
 
+def read_htmx(text):
+    """An htmx stream (SSE whose data are HTML) read as its page shows it:
+    ``(messages, ended)``, each event's list item as text, and what the end
+    event puts in #latest (``Done``, or ``Error: ...``; None without one).
+    Each message's event must also set #latest to it and #count to its
+    number."""
+    messages, ended = [], None
+
+    def swapped_into(target, data):
+        (found,) = re.findall(
+            rf'<span hx-swap-oob="innerHTML:{target}">(.*?)</span>', data, re.S
+        )
+        return html.unescape(found)
+
+    for event in parse_sse(text)["events"]:
+        data = event["data"]
+        if event.get("event") == "end":
+            ended = swapped_into("#latest", data)
+            continue
+        (item,) = re.findall(r'<li class="message">(.*?)</li>', data, re.S)
+        message = html.unescape(item)
+        assert swapped_into("#latest", data) == message
+        assert swapped_into("#count", data) == str(int(event["id"]) + 1)
+        messages.append(message)
+    return messages, ended
+
+
 HOSTILE = {
     "markup": "<img src=x onerror=alert(1)><script>alert(2)</script>",
     "newline": "one\ntwo",
@@ -105,6 +133,11 @@ REFUSED = {
     "html": {"nul", "lone surrogate"},
     "sse": {"crlf", "lone cr", "lone surrogate"},
     "ws": {"lone surrogate"},
+    # a picture draws a message's text, cut to fit; it refuses none of these
+    "jpeg": set(),
+    # SSE whose data are HTML (htmx): HTML's refusals; a carriage return goes
+    # as a character reference, so the SSE framing never meets one
+    "htmx": {"nul", "lone surrogate"},
 }
 
 
@@ -203,6 +236,8 @@ FORMATS = {
     "HTML": "html",
     "SSE": "sse",
     "WebSocket messages": "ws",
+    "JPEG frames": "jpeg",
+    "SSE of HTML": "htmx",
 }
 
 
@@ -288,3 +323,30 @@ def matrix_app(kind, redis_url=None):
         return app
     source = {"carried": carried, "flood": flood}[kind]
     return create_app(source, answer=lambda prompt: source(int(prompt or 0)), **config)
+
+
+# --- pictures (the MJPEG stream, livestream.mjpeg) ---
+
+
+def pictures(messages, picture=None):
+    """The JPEG of each part a picture stream of ``messages`` sends, the end
+    included, byte for byte: drawn here by the same function as the server's
+    (``picture``, else the default chart), on the same Pillow."""
+    from livestream import mjpeg
+    from livestream.streams import Outcome
+
+    batches = ([message] for message in messages)
+    outcome = Outcome(logging.getLogger(__name__))
+    body = mjpeg.frames(batches, picture or mjpeg.chart, outcome)
+    return mjpeg.parts_of(b"".join(body))
+
+
+# a picture stream's first message is not text on the wire: its first frame
+# has arrived whole once the next part's head follows it
+FRAME_DONE = b"\xff\xd9\r\n--livestream-frame\r\n"
+
+
+def has_first_message(received):
+    """Whether ``received``, the start of a stream of a Stall, holds its first
+    message: the text "first", or a picture stream's first whole frame."""
+    return b"first" in received or FRAME_DONE in received

@@ -2,16 +2,21 @@
 name, and the readout of a technique's page. What needs no browser is in
 testing_support, beside the root conftest.py."""
 
+import base64
 import json
 import math
 
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import expect
 
+from livestream import mjpeg
 from livestream.techniques import BY_NAME, TECHNIQUES
 
 # every technique shows the same readout; the iframe's is inside its frame
 NAMES = [technique.name for technique in TECHNIQUES]
 SCRIPTED = [technique.name for technique in TECHNIQUES if technique.scripted]
+# the pages whose readout is a picture (MJPEG): no text to read back
+PICTURES = [technique.name for technique in TECHNIQUES if technique.picture]
 
 
 class Readout:
@@ -23,7 +28,11 @@ class Readout:
         # a script fills the page's readout; without one (the iframe) the
         # streamed document grows inside the frame and ends with #done
         self.scripted = BY_NAME[technique].scripted
-        if self.scripted:
+        # a picture page has no text at all: the <img>'s frame is its readout
+        self.picture = Picture(page) if BY_NAME[technique].picture else None
+        if self.picture:
+            self.messages = self.end = None
+        elif self.scripted:
             self.messages = page.locator("#output .message")
             self.end = page.locator("#latest")
         else:
@@ -37,22 +46,41 @@ class Readout:
         # "load" never fires while a stream is open: wait for the response only
         self.page.goto(f"{server.url}{path}{sep}{query}", wait_until="commit")
 
+    def expect_started(self):
+        """The page shows its first message (a picture page: its first frame)."""
+        if self.picture:
+            self.picture.expect_a_frame()
+        else:
+            expect(self.messages.first).to_be_attached()
+
     def expect_count(self, n):
+        self._not_a_picture("a count")
         if self.scripted:
             expect(self.page.locator("#count")).to_have_text(str(n))
         expect(self.messages).to_have_count(n)
 
     def expect_ended(self):
-        if self.scripted:
+        if self.picture:
+            self.picture.expect_band(mjpeg.DONE_COLOUR)
+        elif self.scripted:
             expect(self.end).to_have_text("Done")
         else:
             expect(self.end).to_be_attached()
 
     def expect_open(self):
-        if self.scripted:
+        if self.picture:
+            self.picture.expect_band(mjpeg.DONE_COLOUR, shown=False)
+        elif self.scripted:
             expect(self.end).not_to_have_text("Done")
         else:
             expect(self.end).not_to_be_attached()
+
+    def _not_a_picture(self, what):
+        if self.picture:
+            raise AssertionError(
+                f"{self.technique} shows a picture: it has no {what} to read; "
+                "compare its frame with Picture.expect_frame()"
+            )
 
     def stop(self):
         self.page.get_by_role("button", name="Stop").click()
@@ -79,6 +107,7 @@ class Readout:
         assert self.texts() == [json.dumps(math.sqrt(i)) for i in range(30)]
 
     def texts(self):
+        self._not_a_picture("text")
         # textContent keeps the message exactly, newlines included
         return self.messages.evaluate_all("items => items.map(i => i.textContent)")
 
@@ -97,3 +126,114 @@ class Readout:
       return {count: count ? Number(count.textContent) : 0,
               ended: Boolean(latest && latest.textContent === "Done")};
     }"""
+
+
+# reading the picture page's <img> in the page: drawn on a canvas (the same
+# origin, so the canvas may be read), the frame the browser shows now
+PIXELS = """
+  const pixels = (img) => {
+    const canvas = document.createElement("canvas");
+    canvas.width = img.naturalWidth;
+    canvas.height = img.naturalHeight;
+    const context = canvas.getContext("2d", { willReadFrequently: true });
+    context.drawImage(img, 0, 0);
+    return context.getImageData(0, 0, canvas.width, canvas.height).data;
+  };
+  const img = document.getElementById("stream");
+  // no frame yet: the image has no size until its first part is decoded
+  const shown = img && img.naturalWidth ? pixels(img) : null;
+  const width = img ? img.naturalWidth : 0, height = img ? img.naturalHeight : 0;
+"""
+
+# whether the band across the picture's foot is ``colour``: a few points in
+# its lowest rows, under any text it holds, within ``most`` of each channel
+BAND = """
+  const inBand = (colour, most) => Boolean(shown) &&
+    [0.05, 0.5, 0.95].every((across) => [2, 4].every((up) => {
+      const at = ((height - up) * width + Math.floor(width * across)) * 4;
+      return [0, 1, 2].every((c) => Math.abs(shown[at + c] - colour[c]) <= most);
+    }));
+"""
+# JPEG blurs the band's edges and text a little
+BAND_TOLERANCE = 40
+
+
+class Picture:
+    """The <img id="stream"> of a picture page (or of a frame that holds one),
+    read by its pixels: the browser gives no event per frame and the page
+    has no text, so a test compares what it shows with a frame drawn here."""
+
+    def __init__(self, page):
+        self.page = page  # a Playwright Page or Frame
+
+    def expect_a_frame(self):
+        """The image shows a frame, any frame."""
+        self.page.wait_for_function(f"() => {{ {PIXELS} return width > 0; }}")
+
+    def expect_frame(self, jpeg, timeout=5_000):
+        """The image shows exactly ``jpeg``: both are decoded by the browser,
+        so the same bytes are the same pixels."""
+        url = "data:image/jpeg;base64," + base64.b64encode(jpeg).decode()
+        self.page.evaluate(
+            f"""async (url) => {{
+              const reference = new Image();
+              reference.src = url;
+              await reference.decode();
+              {PIXELS}
+              window.__reference = pixels(reference);
+            }}""",
+            url,
+        )
+        same = f"""() => {{
+          {PIXELS}
+          const reference = window.__reference;
+          if (!shown || shown.length !== reference.length) return false;
+          return shown.every((value, k) => value === reference[k]);
+        }}"""
+        try:
+            self.page.wait_for_function(same, timeout=timeout)
+        except PlaywrightTimeoutError:
+            differ = self.page.evaluate(
+                f"""() => {{
+                  {PIXELS}
+                  const reference = window.__reference;
+                  if (!shown) return "no frame at all";
+                  let count = 0;
+                  for (let k = 0; k < shown.length; k++)
+                    if (shown[k] !== reference[k]) count++;
+                  return `${{width}}x${{height}}, ${{count}} channel values differ`;
+                }}"""
+            )
+            raise AssertionError(
+                f"the image is not the expected frame: {differ}"
+            ) from None
+
+    def expect_band(self, colour, shown=True):
+        """The image ends with a band of ``colour`` (Done's, or an error's);
+        with ``shown=False``, it shows a frame without one."""
+        wanted = "inBand(colour, most)" if shown else "shown && !inBand(colour, most)"
+        self.page.wait_for_function(
+            f"([colour, most]) => {{ {PIXELS} {BAND} return {wanted}; }}",
+            arg=[list(colour), BAND_TOLERANCE],
+            timeout=5_000,
+        )
+
+    def next_change(self, previous=None, polling="raf"):
+        """Wait for a frame other than ``previous``: ``{"hash", "ended"}`` of
+        the frame shown now, ended if it is the Done frame. ``polling`` (ms)
+        for a page out of view, which draws no animation frames."""
+        return self.page.wait_for_function(
+            f"""([previous, colour, most]) => {{
+              {PIXELS} {BAND}
+              if (!shown) return null;
+              let hash = 2166136261;  // FNV-1a over every channel
+              for (let k = 0; k < shown.length; k++)
+                hash = Math.imul(hash ^ shown[k], 16777619);
+              hash >>>= 0;
+              return hash === previous ? null
+                : {{ hash, ended: inBand(colour, most) }};
+            }}""",
+            arg=[previous, list(mjpeg.DONE_COLOUR), BAND_TOLERANCE],
+            polling=polling,
+            timeout=5_000,
+        ).json_value()

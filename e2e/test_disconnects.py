@@ -1,7 +1,6 @@
 """However a reader leaves, the server's stream and its source end."""
 
 import pytest
-from playwright.sync_api import expect
 
 from testing_support import Recorder, wait_until
 
@@ -21,7 +20,7 @@ def test_leaving_ends_the_stream(live, page, technique, how):
     server = live(recorder)
     readout = Readout(page, technique)
     readout.open(server)
-    expect(readout.messages.first).to_be_attached()
+    readout.expect_started()
     assert server.active_streams == 1
     if how == "close the page":
         page.close()

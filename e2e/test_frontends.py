@@ -24,6 +24,8 @@ import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import expect
 
+from .helpers import Picture
+
 pytestmark = pytest.mark.frontend
 
 NOTEBOOKS = Path(__file__).parent.parent / "notebooks"
@@ -43,14 +45,16 @@ KERNEL_READY_WITHIN = 60.0
 LESSON_RUNS_WITHIN = 240.0
 
 # the state of one inline page: its message count, and how it ended (if it
-# did); the iframe page's outer document is skipped, its inner one counts
+# did); the iframe page's outer document is skipped, its inner one counts; the
+# MJPEG page's <img> has no text, its picture is read by its pixels
 PAGE_STATE = """() => {
   const latest = document.getElementById("latest");
   const count = document.getElementById("count");
   const inner = document.getElementById("stream");
   const error = document.getElementById("error");
   return {
-    wrapper: Boolean(inner && !count),
+    wrapper: Boolean(inner && inner.tagName === "IFRAME" && !count),
+    picture: Boolean(inner && inner.tagName === "IMG"),
     count: count ? Number(count.textContent) :
       document.querySelectorAll(".message").length,
     ended: document.getElementById("done") ? "Done" :
@@ -298,6 +302,8 @@ def check_streams(frame, lesson=""):
     state = frame.evaluate(PAGE_STATE)
     if state["wrapper"]:
         return None  # the iframe page; its inner document is checked itself
+    if state["picture"]:
+        return picture_streams(frame)
     if state["error"] or (state["ended"] or "").startswith("Error"):
         said = state["error"] or state["ended"]
         purposes = FAILS_ON_PURPOSE.get(lesson, ())
@@ -313,6 +319,20 @@ def check_streams(frame, lesson=""):
         frame.wait_for_function(GROWN, arg=seen, polling=100, timeout=10_000)
     except PlaywrightTimeoutError:
         return f"stuck at {state['count']} messages, not ended"
+    return None
+
+
+def picture_streams(frame):
+    """The picture page (MJPEG) streams, its frame changing, or shows Done's
+    band; else why not."""
+    picture = Picture(frame)
+    try:
+        # polled by the clock, as above: the frame may be out of view
+        shown = picture.next_change(polling=100)
+        if not shown["ended"]:
+            picture.next_change(shown["hash"], polling=100)
+    except PlaywrightTimeoutError:
+        return "its picture shows no frame, or stopped changing before Done"
     return None
 
 

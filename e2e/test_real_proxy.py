@@ -13,8 +13,9 @@ from livestream.sources import sqrt_demo
 from livestream.techniques import BY_NAME
 from livestream.tools.timing import RECORD_ARRIVALS, YieldClock
 from livestream.tools.wire import moments
+from testing_support import pictures
 
-from .helpers import Readout
+from .helpers import PICTURES, Readout
 
 pytestmark = pytest.mark.proxy
 
@@ -37,7 +38,7 @@ def arrivals(page):
     return sorted(ms / 1000 for ms in page.evaluate("window.__arrivals"))
 
 
-@pytest.mark.parametrize("technique", ["fetch", "xhr", "sse", "ws"])
+@pytest.mark.parametrize("technique", ["fetch", "xhr", "sse", "ws", "htmx"])
 def test_every_script_technique_streams_through_the_proxy(
     behind_jupyter, jupyter_service, page, technique
 ):
@@ -45,6 +46,17 @@ def test_every_script_technique_streams_through_the_proxy(
     readout.expect_ended()
     readout.expect_count(COUNT)
     assert moments(arrivals(page)) >= COUNT // 2
+
+
+@pytest.mark.parametrize("behind_jupyter", ["port"], indirect=True)
+def test_htmx_asks_for_exactly_an_event_stream(behind_jupyter, jupyter_service, page):
+    # the header the proxy streams for: htmx's SSE extension opens an
+    # EventSource, which sends it (htmx 4's hx-sse would not: see
+    # static/vendor/README.md)
+    with page.expect_request("**/stream/htmx?*") as opened:
+        readout = open_behind(page, behind_jupyter(), jupyter_service, "htmx")
+    assert opened.value.headers["accept"] == "text/event-stream"
+    readout.expect_ended()
 
 
 @pytest.mark.parametrize("behind_jupyter", ["port"], indirect=True)
@@ -85,6 +97,21 @@ def test_the_iframe_arrives_at_the_end(behind_jupyter, jupyter_service, page):
     assert len(clock.times) == COUNT
     readout.expect_ended()
     readout.expect_count(COUNT)
+
+
+@pytest.mark.parametrize("technique", PICTURES)
+def test_the_picture_arrives_at_the_end(
+    behind_jupyter, jupyter_service, page, technique
+):
+    # an <img> asks for images, so the proxy collects the stream whole: the
+    # first frame the page shows (polled on every animation frame) comes
+    # after the last was drawn, and it is already the last, Done
+    clock = YieldClock(sqrt_demo)
+    readout = open_behind(page, behind_jupyter(clock), jupyter_service, technique)
+    first = readout.picture.next_change()
+    assert len(clock.times) == COUNT
+    assert first["ended"]
+    readout.picture.expect_frame(pictures(list(sqrt_demo(COUNT, 0)))[-1])
 
 
 def breaking(count, interval):

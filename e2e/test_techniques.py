@@ -1,11 +1,14 @@
 import threading
 
 import pytest
+from PIL import Image, ImageDraw
 from playwright.sync_api import expect
 
-from testing_support import Stepper
+from livestream import create_app, mjpeg
+from livestream.sources import sqrt_demo
+from testing_support import Stepper, pictures
 
-from .helpers import Readout
+from .helpers import PICTURES, Readout
 
 HOSTILE = ["<img src=x onerror=alert(1)>", "<script>window.pwned = 1</script>"]
 
@@ -13,20 +16,30 @@ HOSTILE = ["<img src=x onerror=alert(1)>", "<script>window.pwned = 1</script>"]
 def test_each_message_shows_while_the_stream_is_open(live, readout):
     # the server sends message k only once the page shows message k - 1: a
     # browser that held the stream back would never show the first
-    stepper = Stepper([f"message {i}" for i in range(6)])
+    messages = [f"message {i}" for i in range(6)]
+    stepper = Stepper(messages)
     server = live(stepper)
     readout.open(server, "count=6")
+    # a picture page has no count: it must show the frame drawn from the
+    # messages so far, the same pixels as that frame drawn here
+    frames = pictures(messages) if readout.picture else None
     for shown in range(1, 6):
         stepper.release.release()
-        readout.expect_count(shown)
+        if readout.picture:
+            readout.picture.expect_frame(frames[shown - 1])
+        else:
+            readout.expect_count(shown)
         readout.expect_open()
     stepper.release.release()
     readout.expect_ended()
-    assert readout.texts() == [f"message {i}" for i in range(6)]
+    if readout.picture:
+        readout.picture.expect_frame(frames[-1])  # the last one, with Done
+    else:
+        assert readout.texts() == messages
     assert stepper.closed.wait(5)
 
 
-@pytest.mark.parametrize("technique", ["xhr", "iframe", "fetch", "sse", "ws"])
+@pytest.mark.parametrize("technique", ["xhr", "iframe", "fetch", "sse", "ws", "htmx"])
 def test_the_count_climbs_before_the_end(live, page, technique):
     # the demo source on its own clock: the page must show at least five
     # different counts, each higher than the last, before it shows the end
@@ -38,7 +51,14 @@ def test_a_message_is_shown_as_text(live, page, readout):
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     readout.open(live(lambda count, interval: iter(HOSTILE)))
     readout.expect_ended()
-    assert readout.texts() == HOSTILE
+    if readout.picture:
+        # drawn as pixels, a message has nothing to inject: the server drew
+        # the markup as text, the same frame as drawn here, and the page's
+        # only image is the stream's
+        readout.picture.expect_frame(pictures(HOSTILE)[-1])
+        expect(page.locator("img")).to_have_count(1)
+    else:
+        assert readout.texts() == HOSTILE
     frame = page.frame_locator("#stream") if readout.technique == "iframe" else page
     expect(frame.locator(".message img")).to_have_count(0)
     expect(frame.locator(".message script")).to_have_count(0)
@@ -46,7 +66,7 @@ def test_a_message_is_shown_as_text(live, page, readout):
     assert dialogs == []
 
 
-@pytest.mark.parametrize("technique", ["xhr", "iframe", "fetch", "sse", "ws"])
+@pytest.mark.parametrize("technique", ["xhr", "iframe", "fetch", "sse", "ws", "htmx"])
 def test_a_message_with_newlines_stays_whole(live, page, technique):
     readout = Readout(page, technique)
     messages = ["line one\nline two", "two\n\nblank", {"a": [1, 2]}, ""]
@@ -78,7 +98,7 @@ def test_the_classic_version_cannot_carry_a_newline(live, page):
     assert readout.texts() == ["before"]
 
 
-@pytest.mark.parametrize("technique", ["xhr", "fetch", "sse", "ws"])
+@pytest.mark.parametrize("technique", ["xhr", "fetch", "sse", "ws", "htmx"])
 def test_the_log_keeps_the_newest_messages_and_counts_them_all(live, page, technique):
     readout = Readout(page, technique)
     readout.open(live(lambda count, interval: (f"m{i}" for i in range(20))), "keep=5")
@@ -107,3 +127,52 @@ def test_a_line_that_is_not_json_fails_visibly(live, page, technique):
     )
     assert readout.texts() == ["first"]
     expect(page.locator("#count")).to_have_text("1")
+
+
+@pytest.mark.parametrize("technique", PICTURES)
+def test_the_picture_changes_frame_by_frame(live, page, technique):
+    # the demo source on its own clock: the image must show at least five
+    # different frames before the one that says Done, which is the last
+    readout = Readout(page, technique)
+    readout.open(live(), "count=30&interval=0.1")
+    seen = []
+    for _ in range(5):
+        state = readout.picture.next_change(seen[-1] if seen else None)
+        assert not state["ended"], f"ended after only {len(seen)} frames"
+        seen.append(state["hash"])
+    readout.expect_ended()
+    readout.picture.expect_frame(pictures(list(sqrt_demo(30, 0)))[-1])
+
+
+def bars(messages):
+    """A lesson's own picture: a bar per message, of that height."""
+    image = Image.new("RGB", (200, 100), "white")
+    draw = ImageDraw.Draw(image)
+    for k, value in enumerate(messages):
+        draw.rectangle((k * 20, 100 - value * 10, k * 20 + 15, 100), fill="navy")
+    return image
+
+
+@pytest.mark.parametrize("technique", PICTURES)
+def test_a_lesson_streams_its_own_picture(live, page, technique):
+    values = [3, 7, 5]
+    app = create_app(lambda count, interval: iter(values), picture=bars, TESTING=True)
+    readout = Readout(page, technique)
+    readout.open(live(app=app))
+    readout.expect_ended()
+    readout.picture.expect_frame(pictures(values, bars)[-1])
+
+
+@pytest.mark.parametrize("technique", PICTURES)
+def test_a_failure_is_the_last_frame(live, page, technique):
+    # the picture cannot show an #error element: its last frame says why, on
+    # a band of its own colour, over the last picture drawn
+    def failing(count=None, interval=None):
+        yield 1.5
+        yield 2.5
+        raise ValueError("sensor unplugged")
+
+    readout = Readout(page, technique)
+    readout.open(live(failing))
+    readout.picture.expect_band(mjpeg.FAILED_COLOUR)
+    readout.picture.expect_frame(pictures(failing())[-1])

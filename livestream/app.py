@@ -6,7 +6,7 @@ from flask import Flask
 from werkzeug.exceptions import HTTPException
 
 from . import answer as answer_page
-from . import feed_views, guard, views
+from . import feed_views, guard, mjpeg, views
 from .settings import DEFAULTS, check_config, feed_enabled
 from .sources import sqrt_demo
 from .state import EXTENSION, AppState
@@ -27,11 +27,13 @@ TEMPLATES = resource_folder("templates")
 STATIC = resource_folder("static")
 
 
-def create_app(source=None, answer=None, **config):
+def create_app(source=None, answer=None, picture=None, **config):
     """Build the app that streams ``source(count, interval)`` to every page.
 
     ``answer(prompt)`` makes the pieces of text that /chat streams back to a
-    prompt (by default, a made-up answer).
+    prompt (by default, a made-up answer). ``picture(messages)`` draws each
+    frame of /mjpeg from the messages so far, the newest last, and returns a
+    PIL Image or JPEG bytes (by default, the latest value and a chart).
 
     ``config`` updates Flask's config; ``STREAM_COUNT`` and ``STREAM_INTERVAL``
     are the defaults for requests that leave ``count`` or ``interval`` out,
@@ -47,6 +49,11 @@ def create_app(source=None, answer=None, **config):
             "answer must be a callable answer(prompt) that returns the pieces "
             f"of the answer, not {type(answer).__name__}"
         )
+    if picture is not None and not callable(picture):
+        raise TypeError(
+            "picture must be a callable picture(messages) that returns a PIL "
+            f"Image or JPEG bytes, not {type(picture).__name__}"
+        )
     lower = [key for key in config if not key.isupper()]
     if lower:
         raise TypeError(
@@ -58,7 +65,7 @@ def create_app(source=None, answer=None, **config):
     app.config.update(config)
     check_config(app.config)
     app.extensions[EXTENSION] = AppState(
-        source or sqrt_demo, answer or answer_page.made_up
+        source or sqrt_demo, answer or answer_page.made_up, picture or mjpeg.chart
     )
 
     app.register_blueprint(views.bp)

@@ -12,6 +12,7 @@ plain lines   a line break (it would split the message), a lone surrogate
 NDJSON        nothing: JSON escapes every character
 HTML          NUL (parsers turn it into U+FFFD), a lone surrogate
 SSE           a carriage return (it arrives as "\\n"), a lone surrogate
+SSE of HTML   NUL, a lone surrogate: the HTML's refusals (htmx's page)
 WebSocket     a lone surrogate (a text message is UTF-8)
 ============  ==========================================================
 
@@ -121,9 +122,12 @@ def framed(batches, frame):
         yield "".join(pieces)
 
 
+_ITEM = Markup('<li class="message">%s</li>')
+
+
 def html_item(message):
-    """One message as a ``.message`` list item."""
-    return Markup('<li class="message">%s</li>\n') % html_text(message)
+    """One message as a ``.message`` list item, on a line of its own."""
+    return _ITEM % html_text(message) + "\n"
 
 
 # Server-Sent Events. A line break ends a field, so a message with line breaks
@@ -145,7 +149,7 @@ def sse_event(message, event_id):
     text = _unicode_text(message, "SSE")
     if "\r" in text:
         raise Unsendable("SSE", "a carriage return (send \\n line breaks)", message)
-    return f"id: {event_id}\n{_sse_data(text)}\n"
+    return _sse_message(text, event_id)
 
 
 def sse_failure(why):
@@ -160,8 +164,66 @@ def sse_retry(milliseconds):
     return f"retry: {milliseconds}\n"
 
 
+def _sse_message(text, event_id):
+    return f"id: {event_id}\n{_sse_data(text)}\n"
+
+
 def _sse_data(text):
     # str.replace, not a split into lines: a message of a million line breaks
     # would make a million objects at once
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     return "data: " + text.replace("\n", "\ndata: ") + "\n"
+
+
+# SSE of HTML, for htmx's SSE extension (the /htmx page). Each event's data is
+# HTML that htmx swaps into the page: the message's list item, which the page
+# appends to its log, and out-of-band swaps (hx-swap-oob) that set #latest and
+# #count, the readout's ids (templates/htmx.html). The message is escaped here
+# like the iframe's, so nothing in it becomes markup, and its carriage returns
+# are character references, so the SSE framing never meets one.
+
+# once the log holds the page's ``keep`` items, each new one removes the oldest
+# (htmx makes the out-of-band swaps before it appends the item)
+_DROP_OLDEST = Markup(
+    '<span hx-swap-oob="delete:#output > .message:first-child"></span>'
+)
+# the end (the page's sse-close) and the answer to Stop leave the button disabled
+_STOP_DISABLED = Markup(
+    '<button id="stop" type="button" disabled hx-swap-oob="true">Stop</button>'
+)
+
+
+def _into(target, content):
+    """An out-of-band swap that makes ``content`` all of ``target``'s content."""
+    return Markup('<span hx-swap-oob="innerHTML:%s">%s</span>') % (target, content)
+
+
+def htmx_event(message, event_id, keep):
+    """One event for the htmx page: its id, and the message's list item with
+    the swaps that set #latest to it and #count to ``event_id + 1`` (ids
+    number the messages from 0), and that keep the log to ``keep`` items."""
+    text = html_text(message)
+    shown = event_id + 1
+    # the item alone, without html_item's newline: htmx would append that as
+    # a text node beside it, which deleting the oldest item leaves behind
+    html = _ITEM % text + _into("#latest", text) + _into("#count", shown)
+    if shown > keep:
+        html += _DROP_OLDEST
+    return _sse_message(html, event_id)
+
+
+def htmx_ended(text):
+    """What ends the htmx page's readout: ``text`` in #latest, Stop disabled.
+
+    ``text`` may quote what a stream refused: what HTML cannot carry (NUL,
+    a lone surrogate) is replaced rather than refused again.
+    """
+    text = text.encode("utf-8", "replace").decode().replace("\0", "\ufffd")
+    return _into("#latest", html_text(text)) + _STOP_DISABLED
+
+
+def htmx_end(error=None):
+    """The htmx page's last event, named end: the page closes its stream on
+    it (``sse-close="end"``) and shows ``Done``, or ``Error: <error>``."""
+    ended = htmx_ended(f"Error: {error}" if error else "Done")
+    return f"event: end\n{_sse_data(ended)}\n"

@@ -11,12 +11,13 @@ EXTENSION = "livestream"
 
 
 class AppState:
-    """An app's source, the generator of its streamed answers, its open
-    streams, and its windows on the live feed."""
+    """An app's source, the generator of its streamed answers, what draws its
+    pictures, its open streams, and its windows on the live feed."""
 
-    def __init__(self, source, answer):
+    def __init__(self, source, answer, picture):
         self.source = source
         self.answer = answer
+        self.picture = picture
         self.open_streams = OpenStreams()
         self.windows = Windows()
 

@@ -17,6 +17,12 @@ class Technique:
     how: str
     when: str
     poll: bool = False  # the classic page is /xhr?poll=1
+    # the stream carries the page's markup (htmx): the server draws the log,
+    # so the stream takes the page's ``keep`` too
+    markup_from_server: bool = False
+    # the page shows a picture that each message redraws (MJPEG): no text to
+    # read back, no count, no log; the picture is the readout
+    picture: bool = False
 
     @property
     def path(self):
@@ -34,8 +40,10 @@ class Technique:
 
     @property
     def scripted(self):
-        """Whether a script reads the stream (all but the iframe)."""
-        return self.page != "iframe"
+        """Whether a script reads the stream and fills the page's readout (all
+        but the iframe and the picture). On the htmx page that script is
+        htmx, not ours."""
+        return self.page != "iframe" and not self.picture
 
 
 TECHNIQUES = (
@@ -102,6 +110,34 @@ TECHNIQUES = (
         title="WebSocket",
         how="One WebSocket message per message; no ids, no reconnect of its own.",
         when="when the page talks back too; a resume token must stand in for ids.",
+    ),
+    Technique(
+        name="htmx",
+        page="htmx",
+        template="htmx.html",
+        stream="stream_htmx",
+        format="SSE of HTML",
+        title="htmx and its SSE extension",
+        how="No script of ours: htmx swaps each event's HTML into the page.",
+        when=(
+            "in an htmx app: the server writes the markup, so each message "
+            "travels as HTML, and the page can only show what it is sent."
+        ),
+        markup_from_server=True,
+    ),
+    Technique(
+        name="mjpeg",
+        page="mjpeg",
+        template="mjpeg.html",
+        stream="stream_mjpeg",
+        format="JPEG frames",
+        title="MJPEG: a picture per message",
+        how="No script: an <img> shows each JPEG the server draws, over the last.",
+        when=(
+            "to show a picture that changes (a chart, a camera) to any browser; "
+            "nothing accumulates and the page cannot read the messages."
+        ),
+        picture=True,
     ),
 )
 

@@ -14,12 +14,15 @@ from flask import (
 )
 from markupsafe import Markup
 
-from . import params, tcp, websocket
+from . import mjpeg, params, tcp, websocket
 from .framing import (
     SSE_END,
     SSE_KEEPALIVE,
     framed,
     html_item,
+    htmx_end,
+    htmx_ended,
+    htmx_event,
     ndjson_line,
     plain_line,
     sse_event,
@@ -68,7 +71,11 @@ def open_source(start=0, keepalive=None, gone=None):
 def page(page):
     """The page that shows the stream with one technique."""
     technique = find(page, params.flag("poll")) or find(page)
-    stream_url = url_for(f".{technique.stream}", **params.stream_params())
+    query = params.stream_params()
+    if technique.markup_from_server:
+        # the server draws the page's log, so it must know how much it keeps
+        query = {**query, "keep": params.page_options()["keep"]}
+    stream_url = url_for(f".{technique.stream}", **query)
     return render_template(
         technique.template,
         current=technique.name,
@@ -124,9 +131,11 @@ def stream_html():
     return stream_response(body, "text/html", batches.close)
 
 
-@bp.get("/stream/sse")
-def stream_sse():
-    """Server-Sent Events: an id per message, keep-alives, and an end event."""
+def event_stream(event, last):
+    """An SSE response of this request's run of the source, resumed after its
+    ``Last-Event-ID``: the retry, ``event(message, id)`` per message,
+    keep-alives, then ``last(error)``, the event that ends it (``error`` is
+    None when the source ended well)."""
     start = params.last_event_id(params.stream_params()["count"]) + 1
     events = open_source(start, current_app.config["SSE_KEEPALIVE"])
     retry = current_app.config["SSE_RETRY_MS"]
@@ -138,16 +147,53 @@ def stream_sse():
             if batch is KEEPALIVE:
                 yield SSE_KEEPALIVE
             else:
-                yield from framed([batch], lambda m: sse_event(m, next(ids)))
+                yield from framed([batch], lambda m: event(m, next(ids)))
 
     def body():
         yield sse_retry(retry)
         yield from outcome.watch(frames())
-        # a failure is final: the page closes its EventSource rather than
-        # reconnect into the same error again
-        yield sse_failure(outcome.error) if outcome.error else SSE_END
+        yield last(outcome.error)
 
     return stream_response(body(), "text/event-stream", events.close)
+
+
+@bp.get("/stream/sse")
+def stream_sse():
+    """Server-Sent Events: an id per message, keep-alives, and an end event."""
+    # a failure is final: the page closes its EventSource rather than
+    # reconnect into the same error again
+    return event_stream(
+        sse_event, lambda error: sse_failure(error) if error else SSE_END
+    )
+
+
+@bp.get("/stream/htmx")
+def stream_htmx():
+    """SSE whose data are HTML for htmx's SSE extension: each message's
+    escaped list item and the swaps that update the page's readout, then an
+    end event that says Done or the error."""
+    # the server draws the page's log, so it keeps the log to the page's size
+    keep = params.number("keep", params.KEEP)
+    return event_stream(lambda message, id: htmx_event(message, id, keep), htmx_end)
+
+
+@bp.get("/htmx/stop")
+def htmx_stop():
+    """What the htmx page's Stop button swaps in: it deletes the element that
+    holds the stream (htmx closes its EventSource with it), and this says
+    Stopped and disables the button."""
+    return htmx_ended("Stopped")
+
+
+@bp.get("/stream/mjpeg")
+def stream_mjpeg():
+    """Motion JPEG: a picture per message, drawn by the app's ``picture`` from
+    the messages so far, each replacing the last in an ``<img>``; the last
+    says Done, or what went wrong."""
+    batches = open_source()
+    outcome = Outcome(current_app.logger)
+    body = mjpeg.frames(batches, AppState.of().picture, outcome)
+    return stream_response(body, mjpeg.MIMETYPE, batches.close)
 
 
 @bp.get("/stream/ws")

@@ -14,6 +14,8 @@ STREAMS = {
     "/stream/ndjson": "application/x-ndjson",
     "/stream/html": "text/html",
     "/stream/sse": "text/event-stream",
+    "/stream/htmx": "text/event-stream",
+    "/stream/mjpeg": "multipart/x-mixed-replace",
 }
 PAGES = [
     "/",
@@ -23,6 +25,8 @@ PAGES = [
     "/fetch",
     "/sse",
     "/ws",
+    "/htmx",
+    "/mjpeg",
     "/xhr?embed=1",
 ]
 HOSTILE = "<img src=x onerror=alert(1)>"
@@ -42,6 +46,7 @@ def test_config():
     ("kwargs", "error", "words"),
     [
         ({"source": 42}, TypeError, "callable"),
+        ({"picture": "chart.png"}, TypeError, "picture must be a callable"),
         ({"stream_count": 5}, TypeError, "upper case"),
         ({"STREAM_COUNT": -1}, ValueError, "STREAM_COUNT"),
         ({"STREAM_INTERVAL": 61}, ValueError, "STREAM_INTERVAL"),
@@ -207,6 +212,8 @@ def test_the_gallery_embeds_every_technique(client):
         "/fetch?embed=1&count=4&interval=0.5",
         "/sse?embed=1&count=4&interval=0.5",
         "/ws?embed=1&count=4&interval=0.5",
+        "/htmx?embed=1&count=4&interval=0.5",
+        "/mjpeg?embed=1&count=4&interval=0.5",
     ]
     for src in frames:
         assert client.get(html.unescape(src)).status_code == 200

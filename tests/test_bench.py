@@ -39,12 +39,16 @@ def test_memory_growth_is_a_ratio():
             row("fetch", **memory, **{"nodes @100000": 500}),
             row("xhr", **memory, **{"nodes @100000": 150}),
             row("sse", **memory),  # a partial row: nothing to compare
+            # the server bounds the htmx page's log: a target, like fetch's
+            row("htmx", **memory, **{"nodes @100000": 100}),
         ]
     )
     assert lines == [
         "missed fetch   memory, 1,000 to 100,000 messages: heap x1.5, nodes x5.0"
         " (target <= 2x)",
         "report xhr     memory, 1,000 to 100,000 messages: heap x1.5, nodes x1.5",
+        "met    htmx    memory, 1,000 to 100,000 messages: heap x1.5, nodes x1.0"
+        " (target <= 2x)",
     ]
 
 
@@ -75,6 +79,27 @@ def test_a_quick_run_sees_every_message(capsys):
         assert result["burst seen"] == "2000"
         assert float(result["server cpu s / 10k"]) > 0
         assert int(result["nodes @10000"]) > 0
+
+
+@pytest.mark.browser
+def test_a_picture_technique_is_measured_by_its_frames(capsys):
+    # no page can time a frame: curl reads them, the server's cost is counted
+    assert main(["--quick", "--techniques", "mjpeg", "--frames", "40", "--csv"]) == 0
+    (result,) = csv.DictReader(io.StringIO(capsys.readouterr().out))
+    assert result["frames"] == "41"  # and the one that says Done
+    assert float(result["frames/s"]) > 0
+    assert float(result["server ms / frame"]) > 0
+    assert 1 < float(result["KB / frame"]) < 100
+    assert "p50" not in result
+
+
+def test_picture_columns_only_where_a_row_has_them():
+    assert "frames/s" not in markdown([row("xhr", p50=0.001)])
+    figures = {"frames/s": 900.4, "server ms / frame": 1.234, "KB / frame": 13.25}
+    lines = markdown([row("xhr", p50=0.001), row("mjpeg", **figures)]).splitlines()
+    assert lines[0].endswith("| frames/s | server CPU ms/frame | KB/frame |")
+    assert lines[3].startswith("| mjpeg | - |")
+    assert lines[3].endswith("| 900 | 1.23 | 13.2 |")
 
 
 @pytest.mark.parametrize(

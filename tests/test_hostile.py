@@ -10,7 +10,7 @@ import pytest
 
 from livestream import create_app
 from livestream.framing import Unsendable, ndjson_line, plain_line
-from testing_support import HOSTILE, REFUSED, parse_sse
+from testing_support import HOSTILE, REFUSED, parse_sse, read_htmx
 
 
 def received(kind, body):
@@ -23,6 +23,9 @@ def received(kind, body):
         items = re.findall(r'<li class="message">(.*?)</li>\n', body, re.S)
         error = re.search(r"<p id=\"error\">Error: (.*?)</p>", body)
         return [html.unescape(i) for i in items], error and html.unescape(error[1])
+    if kind == "htmx":
+        messages, ended = read_htmx(body)
+        return messages, None if ended == "Done" else ended.removeprefix("Error: ")
     events = parse_sse(body)["events"]
     error = events[-1]["data"] if events[-1].get("event") == "failure" else None
     return [e["data"] for e in events if "id" in e], error
@@ -34,8 +37,11 @@ def stream(kind, *messages):
     return response
 
 
-# the WebSocket's are in test_websocket.py: a test client cannot open one
-@pytest.mark.parametrize("kind", [kind for kind in REFUSED if kind != "ws"])
+# the WebSocket's are in test_websocket.py: a test client cannot open one;
+# the picture's in test_mjpeg.py: it draws a message, there is no text to read
+@pytest.mark.parametrize(
+    "kind", [kind for kind in REFUSED if kind not in ("ws", "jpeg")]
+)
 @pytest.mark.parametrize("name", HOSTILE)
 def test_a_hostile_message_arrives_whole_or_is_refused(kind, name, caplog):
     message = HOSTILE[name]

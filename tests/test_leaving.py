@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from livestream.tools.services import start_gunicorn
-from testing_support import stalled_app, surfaces, wait_until
+from testing_support import has_first_message, stalled_app, surfaces, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVERS = ["serve", "gthread", "gevent"]
@@ -93,7 +93,7 @@ def open_stream(url, path):
     else:
         conn.sendall(b"GET %s HTTP/1.1\r\nHost: %s\r\n\r\n" % (path.encode(), host))
     received = b""
-    while b"first" not in received:
+    while not has_first_message(received):
         data = conn.recv(65536)
         assert data, received
         received += data

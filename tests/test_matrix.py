@@ -8,12 +8,14 @@ gthread and gevent workers, each serving testing_support.matrix_app().
 
 The classes: a foreign Host; a foreign Origin; a client that leaves; a slow
 reader (memory stays bounded, frames stay whole); hostile messages (each
-arrives exactly as it was sent); oversized input. A client whose network
+arrives exactly as it was sent; on a picture stream, each part is exactly the
+JPEG drawn from the messages so far); oversized input. A client whose network
 vanishes needs network namespaces of the test's own: tests/test_vanish.py
 runs that class, over the same surfaces.
 """
 
 import html
+import io
 import json
 import re
 import socket
@@ -27,12 +29,22 @@ from urllib.parse import urlsplit
 import psutil
 import pytest
 import requests
+from PIL import Image
 from websockets.sync.client import connect as ws_connect
 
+from livestream import mjpeg
 from livestream.feed import connect, publish
 from livestream.tools.services import start_gunicorn
 from livestream.window import WINDOW_BYTES
-from testing_support import CARRIED, parse_sse, surfaces, wait_until
+from testing_support import (
+    CARRIED,
+    has_first_message,
+    parse_sse,
+    pictures,
+    read_htmx,
+    surfaces,
+    wait_until,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVERS = ["serve", "gthread", "gevent"]
@@ -228,7 +240,30 @@ def messages_in(surface, text):
         events = parse_sse(text)["events"]
         assert events and events[-1].get("event") == "end", text[-300:]
         return [event["data"] for event in events[:-1]]
+    if surface.format == "htmx":
+        # SSE whose data are HTML: each message as text once unescaped
+        messages, ended = read_htmx(text)
+        assert ended == "Done", text[-300:]
+        return messages
     raise AssertionError(f"the matrix has no reader for the format {surface.format}")
+
+
+def frames_in(body):
+    """The JPEG of each part of a whole picture stream, each one a JPEG that
+    Pillow decodes: a picture stream does not carry its messages, only what
+    was drawn from them."""
+    parts = mjpeg.parts_of(body)
+    for part in parts:
+        with Image.open(io.BytesIO(part)) as image:
+            assert image.format == "JPEG"
+            image.load()
+    return parts
+
+
+def sent_as(surface, messages):
+    """What a reader of ``surface`` gets for ``messages``: the messages, or a
+    picture stream's parts, drawn here by the same function, the end's too."""
+    return pictures(messages) if surface.format == "jpeg" else list(messages)
 
 
 def read_all(surface, served, count, pause=0.0, published=()):
@@ -266,6 +301,8 @@ def read_all(surface, served, count, pause=0.0, published=()):
             assert time.monotonic() < deadline, f"still reading: {body[-200:]!r}"
     if surface.redis:
         return [event["data"] for event in parse_sse(body.decode())["events"]]
+    if surface.format == "jpeg":
+        return frames_in(body)
     return messages_in(surface, body.decode())
 
 
@@ -320,8 +357,9 @@ def test_a_client_that_leaves_is_counted_out(app_on, surface):
     with socket.create_connection(served.address, timeout=10) as sock:
         sock.sendall(request_bytes(surface, served))
         received = b""
-        # the first message ("first"), or the feed's opening comment
-        while b"first" not in received and b"following" not in received:
+        # the first message (a picture stream: its frame), or the feed's
+        # opening comment
+        while not has_first_message(received) and b"following" not in received:
             data = sock.recv(65536)
             assert data, received
             received += data
@@ -345,9 +383,14 @@ def test_a_slow_reader_holds_bounded_memory_and_whole_frames(app_on, surface):
         got = read_all(surface, served, FLOOD, pause=PAUSE, published=published)
     finally:
         sampling.set()
-    assert len(got) == FLOOD
-    # every message whole and in order: a broken frame garbles one
-    assert all(message == flood_message(n) for n, message in enumerate(got))
+    if surface.format == "jpeg":
+        # a part per message, then the end, each whole and in order: the
+        # frames drawn here from the same messages, byte for byte
+        assert got == sent_as(surface, (flood_message(n) for n in range(FLOOD)))
+    else:
+        assert len(got) == FLOOD
+        # every message whole and in order: a broken frame garbles one
+        assert all(message == flood_message(n) for n, message in enumerate(got))
     # the feed's window keeps the latest entries for every stream at once,
     # up to its own budget, besides what each stream may hold
     bound = GROWTH_BOUND_MB + (WINDOW_BYTES / 2**20 if surface.redis else 0)
@@ -362,7 +405,10 @@ def flood_message(n):
 def test_hostile_messages_arrive_exactly(app_on, surface):
     served = app_on("carried")
     published = CARRIED if surface.redis else ()
-    assert read_all(surface, served, len(CARRIED), published=published) == CARRIED
+    got = read_all(surface, served, len(CARRIED), published=published)
+    # a picture stream: a JPEG per message and the end, each the frame drawn
+    # from the messages so far
+    assert got == sent_as(surface, CARRIED)
 
 
 def oversized(surface):
@@ -378,8 +424,10 @@ def oversized(surface):
     else:
         yield f"?count={HUGE_NUMBER}", (), None, 400, "count"
         yield f"?interval={HUGE_NUMBER}", (), None, 400, "interval"
-    if surface.format == "sse":
+    if surface.format in ("sse", "htmx"):
         yield "", (f"Last-Event-ID: {HUGE_NUMBER}",), None, 400, "Last-Event-ID"
+    if surface.format == "htmx":
+        yield f"?keep={HUGE_NUMBER}", (), None, 400, "keep"
     if surface.websocket:
         yield f"?after={HUGE_NUMBER}", (), None, 400, "after"
 

@@ -19,6 +19,7 @@ NEEDS = {
     "07_scale_out.ipynb": [pytest.mark.redis],
     "08_sse_or_websocket.ipynb": [pytest.mark.browser],
     "09_streamed_answer.ipynb": [pytest.mark.browser],
+    "10_no_javascript.ipynb": [pytest.mark.browser],
 }
 
 

@@ -14,10 +14,12 @@ ROOT = Path(__file__).parent.parent
 CONDA_NAMES = {"redis-py": "redis"}
 # a name, its extras in brackets, then its version specifier
 REQUIREMENT = re.compile(r"([A-Za-z0-9_.-]+)\s*(?:\[([^\]]*)\])?\s*(.*)")
+# every file, in subfolders too (static/vendor: htmx)
 CARRIED = sorted(
-    f"livestream/{folder}/{path.name}"
+    f"livestream/{path.relative_to(ROOT).as_posix()}"
     for folder in ("templates", "static")
-    for path in (ROOT / folder).iterdir()
+    for path in (ROOT / folder).rglob("*")
+    if path.is_file()
 )
 
 
@@ -135,7 +137,7 @@ import livestream, sys
 assert livestream.__file__.startswith(sys.argv[1]), livestream.__file__
 client = livestream.create_app(STREAM_COUNT=2, STREAM_INTERVAL=0).test_client()
 for path in ["/xhr", "/xhr?poll=1", "/iframe", "/static/style.css",
-             "/static/readout.js", "/stream/html"]:
+             "/static/readout.js", "/stream/html", "/static/vendor/htmx.min.js"]:
     response = client.get(path)
     assert response.status_code == 200, (path, response.status_code)
 print("ok")

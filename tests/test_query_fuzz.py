@@ -15,14 +15,17 @@ PATHS = [
     "/fetch",
     "/sse",
     "/ws",
+    "/htmx",
+    "/htmx/stop",
     "/status",
     "/stream/text",
     "/stream/ndjson",
     "/stream/html",
     "/stream/sse",
     "/stream/ws",
+    "/stream/htmx",
 ]
-KNOWN = ["count", "interval", "poll", "embed", "after", "resume"]
+KNOWN = ["count", "interval", "keep", "poll", "embed", "after", "resume"]
 NAMES = st.sampled_from(KNOWN) | st.text(max_size=8)
 VALUES = (
     st.text(max_size=20)

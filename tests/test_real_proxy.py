@@ -7,6 +7,7 @@ response on as it comes only when the request's ``Accept`` header is exactly
 collected whole first.
 """
 
+import re
 import time
 from urllib.parse import urlsplit
 
@@ -14,10 +15,12 @@ import pytest
 import requests
 import simple_websocket
 
+from livestream import mjpeg
+from livestream.sources import sqrt_demo
 from livestream.techniques import TECHNIQUES
 from livestream.tools.jupyter_proxy import own_server
 from livestream.tools.wire import chunk_times, moments
-from testing_support import Recorder, stream_url_in
+from testing_support import Recorder, pictures, stream_url_in
 
 pytestmark = pytest.mark.proxy
 
@@ -25,7 +28,13 @@ COUNT, INTERVAL = 20, 0.1
 QUERY = f"count={COUNT}&interval={INTERVAL}"
 # a buffered stream needs fewer messages to show it arrives in one piece
 SHORT = f"count=5&interval={INTERVAL}"
-STREAMS = ["/stream/text", "/stream/ndjson", "/stream/html", "/stream/sse"]
+STREAMS = [
+    "/stream/text",
+    "/stream/ndjson",
+    "/stream/html",
+    "/stream/sse",
+    "/stream/htmx",
+]
 STREAMING = "text/event-stream"
 # what fetch() and XMLHttpRequest send by default, and requests and curl
 ANY = "*/*"
@@ -35,6 +44,9 @@ BUFFERED = [
     "text/event-stream, */*",
     "Text/Event-Stream",
     "text/event-stream;q=1",
+    # what htmx 4's hx-sse asks for (it reads with fetch()); htmx 2's SSE
+    # extension, which /htmx uses, opens an EventSource: text/event-stream
+    pytest.param("text/html, text/event-stream", id="htmx-4-hx-sse"),
 ]
 
 
@@ -126,7 +138,10 @@ def test_every_page_works_through_the_proxy(behind_jupyter, jupyter_service, tec
     assert urlsplit(stream).path == f"{prefix}{technique.stream_path}"
     origin = jupyter_service.url[: -len(urlsplit(jupyter_service.url).path)]
     streams = [] if technique.name == "ws" else [stream]
-    for url in [*streams, f"{prefix}/static/style.css", f"{prefix}/?count=2"]:
+    # the page's scripts come from the app too (htmx's: vendored, no CDN)
+    scripts = re.findall(r'<script src="([^"]+)"', page.text)
+    assert all(script.startswith(f"{prefix}/static/") for script in scripts)
+    for url in [*streams, *scripts, f"{prefix}/static/style.css", f"{prefix}/?count=2"]:
         answer = requests.get(origin + url, headers=jupyter_service.headers, timeout=10)
         assert answer.status_code == 200, url
 
@@ -204,3 +219,41 @@ def test_a_websocket_streams_through_the_proxy(behind_jupyter, jupyter_service):
     assert ends == [b""]
     assert len(times) == COUNT
     assert moments(times) >= COUNT // 2, times
+
+
+# what Chromium 156's <img> asks for: a picture page cannot choose its header
+IMAGE = "image/jxl,image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8"
+
+
+def test_an_img_gets_the_mjpeg_stream_whole_at_the_end(behind_jupyter, jupyter_service):
+    # the proxy collects a multipart/x-mixed-replace response like any other
+    # that is not asked for as an event stream: the <img> gets every frame at
+    # once after the last is drawn, and shows only the last, Done
+    server = behind_jupyter()
+    status, body, times = through(
+        server, jupyter_service, f"/stream/mjpeg?{SHORT}", IMAGE
+    )
+    assert status == 200
+    assert moments(times) == 1, times
+    assert times[0] >= 4 * INTERVAL
+    assert mjpeg.parts_of(body) == pictures(list(sqrt_demo(5, 0)))
+
+
+@pytest.mark.parametrize("behind_jupyter", ["port"], indirect=True)
+def test_the_mjpeg_stream_streams_only_when_asked_as_an_event_stream(
+    behind_jupyter, jupyter_service
+):
+    # the rule is the request's Accept, whatever the response's type: asked
+    # for text/event-stream, the same multipart body passes on frame by frame,
+    # with its type; but an <img> never asks that way
+    server = behind_jupyter()
+    url = f"{server.proxy_url}/stream/mjpeg?{QUERY}"
+    headers = {**jupyter_service.headers, "Accept": STREAMING}
+    with requests.get(url, headers=headers, stream=True, timeout=10) as response:
+        assert response.headers["Content-Type"] == mjpeg.MIMETYPE
+    status, body, times = through(
+        server, jupyter_service, f"/stream/mjpeg?{QUERY}", STREAMING
+    )
+    assert status == 200
+    assert moments(times) >= COUNT // 2, times
+    assert len(mjpeg.parts_of(body)) == COUNT + 1

@@ -11,6 +11,12 @@ For each technique, in headless Chromium on this machine:
 - server cost: CPU seconds the server spends per 10,000 messages, read by
   curl (a WebSocket: by ``livestream.tools.wsread``) in a process of its
   own, so that no browser or client shares the server's process.
+
+A picture technique (MJPEG) has no text for a page to time: the browser
+gives no event per frame, and the page shows no count. For it, curl reads a
+stream of ``--frames`` frames of the default chart, as fast as the server
+draws them: frames a second, the server's CPU milliseconds and the bytes of
+each frame.
 """
 
 import argparse
@@ -22,7 +28,7 @@ import time
 
 from ..app import create_app
 from ..server import serve
-from ..sources import numbered
+from ..sources import numbered, sqrt_demo
 from ..techniques import BY_NAME
 from .report import markdown_table, milliseconds, progress_bar
 from .timing import (
@@ -48,8 +54,20 @@ new MutationObserver((records) => {
 }).observe(document, { childList: true, subtree: true });
 """
 
-QUICK = {"count": 50, "rate": 50.0, "burst": 5_000, "memory": (1_000, 10_000)}
-FULL = {"count": 500, "rate": 50.0, "burst": 100_000, "memory": (1_000, 100_000)}
+QUICK = {
+    "count": 50,
+    "rate": 50.0,
+    "burst": 5_000,
+    "memory": (1_000, 10_000),
+    "frames": 200,
+}
+FULL = {
+    "count": 500,
+    "rate": 50.0,
+    "burst": 100_000,
+    "memory": (1_000, 100_000),
+    "frames": 1_000,
+}
 
 
 # how many messages the page has shown: #count on a script page (its log
@@ -121,11 +139,42 @@ def server_cpu_per_10k(technique, messages=10_000):
         return (time.process_time() - began) * 10_000 / messages
 
 
+def frame_cost(technique, frames):
+    """What each frame of a picture stream costs, read by curl in a process of
+    its own as fast as the server draws: frames a second, the server's CPU
+    milliseconds a frame (and seconds per 10,000), and KB a frame."""
+    with serve(create_app(sqrt_demo)) as server:
+        stream_url = served_url(server, technique.stream_path, count=frames, interval=0)
+        began, cpu = time.monotonic(), time.process_time()
+        read = subprocess.run(
+            [*reader(technique, stream_url), "-w", "%{size_download}"],
+            check=True,
+            timeout=300,
+            capture_output=True,
+            text=True,
+        )
+        cpu, took = time.process_time() - cpu, time.monotonic() - began
+    parts = frames + 1  # the messages' frames, and the one that says Done
+    return {
+        "frames": parts,
+        "frames/s": parts / took,
+        "server ms / frame": cpu * 1000 / parts,
+        "server cpu s / 10k": cpu * 10_000 / parts,
+        "KB / frame": int(read.stdout) / parts / 1024,
+    }
+
+
+def steps_of(technique):
+    """What the run measures of ``technique``: a page's latency, bursts and
+    memory where the page shows its messages, and the server's cost."""
+    if technique.picture:
+        return ("frames",)
+    return ("latency", "burst", "memory", "cpu")
+
+
 def run(techniques, settings, progress=None, timeout=120.0):
     """Measure each technique; a row of figures per technique."""
-    steps = [
-        (t, what) for t in techniques for what in ("latency", "burst", "memory", "cpu")
-    ]
+    steps = [(t, what) for t in techniques for what in steps_of(BY_NAME[t])]
     rows = {t: {"technique": t} for t in techniques}
 
     def task(browser_page_factory):
@@ -136,6 +185,10 @@ def run(techniques, settings, progress=None, timeout=120.0):
             row = rows[technique]
             if what == "cpu":
                 row["server cpu s / 10k"] = server_cpu_per_10k(BY_NAME[technique])
+                continue
+            if what == "frames":
+                frames = settings.get("frames", QUICK["frames"])
+                row.update(frame_cost(BY_NAME[technique], frames))
                 continue
             page = browser_page_factory()
             try:
@@ -182,10 +235,17 @@ TARGETS = [
     ("fetch", "p99", "<=", 0.015, "p99 latency at 50 messages/s"),
     ("iframe", "p99", "<=", 0.015, "p99 latency at 50 messages/s"),
     ("xhr", "p99", "<=", 0.060, "p99 latency at 50 messages/s"),
-    *[(t, "first", "<=", 0.020, "first message") for t in NAMES if t != "xhr-polled"],
+    ("htmx", "p99", "<=", 0.015, "p99 latency at 50 messages/s"),
+    *[
+        (t, "first", "<=", 0.020, "first message")
+        for t in NAMES
+        if t != "xhr-polled" and not BY_NAME[t].picture
+    ],
     ("fetch", "per second", ">=", 50_000, "messages/s to the page"),
     ("xhr", "per second", ">=", 50_000, "messages/s to the page"),
     ("sse", "per second", ">=", 20_000, "messages/s to the page"),
+    # htmx parses each event's HTML and makes its swaps: a tenth of SSE's
+    ("htmx", "per second", ">=", 2_000, "messages/s to the page"),
 ]
 
 
@@ -218,7 +278,7 @@ def targets(rows):
         heap = row[f"heap MB @{large}"] / row[f"heap MB @{small}"]
         nodes = row[f"nodes @{large}"] / row[f"nodes @{small}"]
         # the log is bounded on these pages; the others show how memory grows
-        bounded = row["technique"] in ("fetch", "sse", "ws")
+        bounded = row["technique"] in ("fetch", "sse", "ws", "htmx")
         verdict = "report"
         if bounded:
             verdict = "met   " if max(heap, nodes) <= 2 else "missed"
@@ -271,6 +331,12 @@ COLUMNS = [
     ("per second", "burst msg/s", "{:,.0f}"),
     ("server cpu s / 10k", "server CPU s/10k", "{:.2f}"),
 ]
+# a picture technique's figures, where the run has one
+PICTURE_COLUMNS = [
+    ("frames/s", "frames/s", "{:,.0f}"),
+    ("server ms / frame", "server CPU ms/frame", "{:.2f}"),
+    ("KB / frame", "KB/frame", "{:.1f}"),
+]
 
 
 def markdown(rows):
@@ -279,9 +345,12 @@ def markdown(rows):
         {k for row in rows for k in row if "@" in k},
         key=lambda k: (k.split(" @")[0], int(k.split("@")[1])),
     )
-    columns = COLUMNS + [
-        (k, k, "{:,.1f}" if "heap" in k else "{:,}") for k in memory_keys
-    ]
+    pictures = [c for c in PICTURE_COLUMNS if any(c[0] in row for row in rows)]
+    columns = (
+        COLUMNS
+        + pictures
+        + [(k, k, "{:,.1f}" if "heap" in k else "{:,}") for k in memory_keys]
+    )
     return markdown_table(rows, columns)
 
 
@@ -314,6 +383,7 @@ def main(argv=None):
     parser.add_argument("--count", type=int, help="messages in each latency run")
     parser.add_argument("--rate", type=float, help="messages a second in latency runs")
     parser.add_argument("--burst", type=int, help="messages in each throughput run")
+    parser.add_argument("--frames", type=int, help="frames in each picture run")
     args = parser.parse_args(argv)
     techniques = [t.strip() for t in args.techniques.split(",") if t.strip()]
     unknown = [t for t in techniques if t not in NAMES]
@@ -323,7 +393,7 @@ def main(argv=None):
             f"got {args.techniques!r}"
         )
     settings = dict(QUICK if args.quick else FULL)
-    for name in ("count", "rate", "burst"):
+    for name in ("count", "rate", "burst", "frames"):
         value = getattr(args, name)
         if value is not None:
             if value <= 0:
