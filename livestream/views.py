@@ -30,6 +30,7 @@ from .framing import (
     sse_retry,
     ws_text,
 )
+from .settings import LOCAL_HOSTS
 from .sources import run_source
 from .state import AppState
 from .streams import (
@@ -90,7 +91,25 @@ def page(page):
 @bp.get("/")
 def gallery():
     """Every technique side by side on the same stream."""
-    return render_template("gallery.html", current="gallery")
+    return render_template("gallery.html", current="gallery", other=other_local_name())
+
+
+def other_local_name():
+    """This server under the machine's other local name, or "".
+
+    A browser opens at most six connections to one host at once, and each
+    frame's stream holds one for as long as it runs: the gallery has more
+    frames than that, so a later frame would wait for a stream to end (lesson
+    06's pitfall). Every other frame goes to the other name, a host of its own
+    to the browser; not a picture, which headless Chromium does not paint in
+    a frame of another origin. Behind a proxy's path there is only the one
+    name.
+    """
+    name, _, port = request.host.partition(":")
+    if request.script_root or name not in LOCAL_HOSTS:
+        return ""
+    (other,) = [local for local in LOCAL_HOSTS if local != name]
+    return f"{request.scheme}://{other}" + (f":{port}" if port else "")
 
 
 @bp.get("/status")
