@@ -9,7 +9,7 @@ import math
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import expect
 
-from livestream import mjpeg
+from livestream import create_app, mjpeg, serve
 from livestream.techniques import BY_NAME, TECHNIQUES
 
 # every technique shows the same readout; the iframe's is inside its frame
@@ -156,6 +156,26 @@ BAND = """
 """
 # JPEG blurs the band's edges and text a little
 BAND_TOLERANCE = 40
+
+
+def read_across_a_restart(page, technique):
+    """``technique``'s readout of 30 messages, its server stopped once 5 are
+    in and served again on the same port (the same app): what an
+    EventSource's reconnect with Last-Event-ID makes of it."""
+    app = create_app(TESTING=True, SSE_RETRY_MS=200)
+    server = serve(app)
+    readout = Readout(page, technique)
+    try:
+        readout.open(server, "count=30&interval=0.05")
+        page.wait_for_function(
+            "() => Number(document.getElementById('count').textContent) >= 5"
+        )
+        server.stop()
+        server = serve(app, port=server.port)
+        readout.expect_ended()
+    finally:
+        server.stop()
+    return readout
 
 
 class Picture:

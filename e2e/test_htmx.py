@@ -6,10 +6,9 @@ import math
 
 from playwright.sync_api import expect
 
-from livestream import create_app, serve
 from livestream.sources import numbered
 
-from .helpers import Readout
+from .helpers import Readout, read_across_a_restart
 
 
 def test_only_the_vendored_scripts_run(live, page):
@@ -40,18 +39,6 @@ def test_htmx_resumes_after_the_server_restarts(page):
     # the same app, served again on the same port: htmx's EventSource
     # reconnects with Last-Event-ID, the stream goes on from the next message,
     # and the count goes on from where it was
-    app = create_app(TESTING=True, SSE_RETRY_MS=200)
-    server = serve(app)
-    readout = Readout(page, "htmx")
-    try:
-        readout.open(server, "count=30&interval=0.05")
-        page.wait_for_function(
-            "() => Number(document.getElementById('count').textContent) >= 5"
-        )
-        server.stop()
-        server = serve(app, port=server.port)
-        readout.expect_ended()
-    finally:
-        server.stop()
+    readout = read_across_a_restart(page, "htmx")
     readout.expect_count(30)
     assert readout.texts() == [json.dumps(math.sqrt(i)) for i in range(30)]

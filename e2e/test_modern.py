@@ -14,7 +14,7 @@ from livestream.sources import sqrt_demo
 from livestream.techniques import BY_NAME
 from testing_support import Recorder, pictures
 
-from .helpers import NAMES, SCRIPTED, Picture, Readout
+from .helpers import NAMES, SCRIPTED, Picture, Readout, read_across_a_restart
 
 
 @pytest.mark.parametrize("technique", SCRIPTED)
@@ -37,19 +37,7 @@ def test_stop_ends_the_stream_and_closes_the_source(live, page, technique):
 def test_sse_resumes_after_the_server_restarts(page):
     # the same app, served again on the same port: the browser reconnects with
     # Last-Event-ID and the stream goes on from the next message
-    app = create_app(TESTING=True, SSE_RETRY_MS=200)
-    server = serve(app)
-    readout = Readout(page, "sse")
-    try:
-        readout.open(server, "count=30&interval=0.05")
-        page.wait_for_function(
-            "() => Number(document.getElementById('count').textContent) >= 5"
-        )
-        server.stop()
-        server = serve(app, port=server.port)
-        readout.expect_ended()
-    finally:
-        server.stop()
+    readout = read_across_a_restart(page, "sse")
     assert readout.texts() == [json.dumps(math.sqrt(i)) for i in range(30)]
 
 
