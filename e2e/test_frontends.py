@@ -2,10 +2,24 @@
 
 A learner opens a lesson and picks Run > Run All Cells. These tests do the
 same in headless Chromium, wait until the kernel is idle and every cell has
-run, then check that no cell shows an error and that every page the lesson
-shows inline streams (its count grows) or shows the end its lesson names.
+run, then check that no cell shows an error or prints a traceback, that
+every page the lesson shows inline streams (its count grows) or ends, unless
+its caption says it is broken on purpose, and that the pages of each pair
+differ the way the lesson says (read from each page's timeline).
+
+A lesson declares a pair in the metadata of the code cell that shows it,
+where the learner does not see it::
+
+    "livestream": {"differ": [{"frames": [0, 1], "in": "spread"}]}
+
+``frames`` are two of that cell's frames, in the order display() shows
+them: first the page that shows the problem (the pitfall, "without"), then
+the fix. ``in`` names the timeline's figure that tells them apart; the
+problem page's figure is on the side PAIR_DIRECTION gives, unless
+``"first_is": "larger"`` or ``"smaller"`` says otherwise.
 """
 
+import contextlib
 import json
 import os
 import re
@@ -64,13 +78,37 @@ PAGE_STATE = """() => {
   };
 }"""
 
-# pages a lesson shows failing on purpose: by their address (06's pitfall,
-# beside its fix) or by what they say (04's stream that breaks off behind
-# the proxy, which the proxy answers 599)
-FAILS_ON_PURPOSE = {
-    "06_pitfalls.ipynb": ("stream=no-context",),
-    "04_sse.ipynb": ("Error: HTTP 599",),
+# a page that fails or waits on purpose says so in its caption, in these words
+ON_PURPOSE = "on purpose"
+
+# the record a page's readout keeps of its messages (see static/readout.js):
+# the #timeline element's data attributes, as numbers; the iframe page's is
+# in its inner document
+TIMELINE = """() => {
+  const timeline = document.getElementById("timeline");
+  if (!timeline) return null;
+  const figures = {};
+  for (const [name, value] of Object.entries(timeline.dataset))
+    figures[name] = value === "" ? null : Number(value);
+  return figures;
+}"""
+
+# how the page that shows a pair's problem differs from its fix, by default,
+# in each of the timeline's figures: its first message later, its messages
+# bunched, a longer gap at a reconnect, more repeated, fewer shown
+PAIR_DIRECTION = {
+    "first": "larger",
+    "spread": "smaller",
+    "gap": "larger",
+    "repeated": "larger",
+    "count": "smaller",
 }
+# the times (ms) of a pair must differ by this factor and this much at least,
+# so that the difference shows at a glance and is not the machine's jitter
+PAIR_FACTOR = 2.0
+PAIR_MARGIN_MS = 200.0
+# how long a pair's pages get to end before their timelines are compared
+PAIR_ENDS_WITHIN = 30.0
 
 # true once the page's count is above `seen`, or the page shows an end
 GROWN = f"""(seen) => {{
@@ -292,9 +330,31 @@ def frames_shown(notebook):
     )
 
 
-def check_streams(frame, lesson=""):
-    """The frame's page streams (its count grows) or shows its end, as its
-    lesson says; else why not."""
+def caption_of(frame):
+    """The caption display() put above the frame (for a frame inside a
+    page's frame, above that page's), or ""."""
+    while frame.parent_frame and frame.parent_frame.parent_frame:
+        frame = frame.parent_frame
+    return frame.frame_element().evaluate(
+        """frame => {
+          const caption = frame.closest("figure")?.querySelector("figcaption");
+          return caption ? caption.textContent : "";
+        }"""
+    )
+
+
+def check_streams(frame):
+    """The frame's page streams (its count grows) or shows its end, or its
+    caption says it is broken on purpose; else why not."""
+    why = stream_problem(frame)
+    if why and ON_PURPOSE in caption_of(frame).lower():
+        return None
+    return why
+
+
+def stream_problem(frame):
+    """Why the frame's page neither streams (its count grows) nor shows its
+    end, if it does not."""
     if frame.url.startswith("chrome-error:"):
         # Chromium's own page: the connection was refused or reset
         text = frame.evaluate("document.body.innerText")
@@ -305,11 +365,7 @@ def check_streams(frame, lesson=""):
     if state["picture"]:
         return picture_streams(frame)
     if state["error"] or (state["ended"] or "").startswith("Error"):
-        said = state["error"] or state["ended"]
-        purposes = FAILS_ON_PURPOSE.get(lesson, ())
-        if any(mark in frame.url or mark in said for mark in purposes):
-            return None
-        return f"shows an error: {said}"
+        return f"shows an error: {state['error'] or state['ended']}"
     if state["ended"]:
         return None
     # a live feed has no end: it must show what the lesson published
@@ -336,6 +392,110 @@ def picture_streams(frame):
     return None
 
 
+def tracebacks(notebook):
+    """Where a cell shows an error, or prints a traceback to stderr: what a
+    server's thread logged lands in whichever cell runs at that moment. A
+    lesson that means to show one prints it to stdout."""
+    found = []
+    for n, cell in enumerate(notebook.cells):
+        for output in cell.get("outputs", []):
+            if output.output_type == "error":
+                found.append(f"cell {n}: {output.ename}: {output.evalue}")
+            elif (
+                output.output_type == "stream"
+                and output.name == "stderr"
+                and "Traceback" in output.text
+            ):
+                last = output.text.strip().splitlines()[-1]
+                found.append(f"cell {n} prints a traceback: {last}")
+    return found
+
+
+def timeline(frame):
+    """The figures of the frame's timeline, from its inner frame for the
+    iframe page; None if it has none."""
+    for each in [frame, *frame.child_frames]:
+        figures = each.evaluate(TIMELINE)
+        if figures is not None:
+            return figures
+    return None
+
+
+def wait_for_end(frame):
+    """Wait, a bounded time, for the frame's page (or its inner page) to end:
+    a timeline is compared once it is complete."""
+    ended = f"() => Boolean(({PAGE_STATE})().ended)"
+    for each in [frame, *frame.child_frames]:
+        state = each.evaluate(PAGE_STATE)
+        if state["wrapper"] or state["picture"]:
+            continue  # the iframe page's inner page ends; a picture has no text
+        # compared as it is if it does not end: a pitfall may never end
+        with contextlib.suppress(PlaywrightTimeoutError):
+            # polled by the clock: a frame out of view draws no frames
+            each.wait_for_function(ended, polling=100, timeout=PAIR_ENDS_WITHIN * 1000)
+
+
+def pair_problem(figure, problem, fix, first_is):
+    """Why the problem page's timeline ``problem`` does not differ from the
+    fix's ``fix`` in ``figure`` as the lesson says (``first_is``), if not."""
+    a, b = problem.get(figure), fix.get(figure)
+    said = f"{figure} {a} against {b}"
+    if figure in ("repeated", "count"):
+        a, b = a or 0, b or 0
+        differs = a > b if first_is == "larger" else a < b
+    elif figure == "gap" and b is None and first_is == "larger":
+        differs = a is not None  # the fix never had to reconnect
+    elif a is None or b is None:
+        return f"{said}: no figure to compare"
+    else:
+        small, large = (b, a) if first_is == "larger" else (a, b)
+        differs = large >= PAIR_FACTOR * small and large - small >= PAIR_MARGIN_MS
+    return None if differs else f"{said}, not {first_is} as the lesson says"
+
+
+def check_pairs(page, notebook):
+    """Each pair a cell declares in its metadata: what its timelines read,
+    and why they do not differ as the lesson says, for those that do not."""
+    cells = page.locator(".jp-Notebook .jp-Cell")
+    problems, read = [], []
+    for n, cell in enumerate(notebook.cells):
+        declared = cell.get("metadata", {}).get("livestream", {}).get("differ", [])
+        if not declared:
+            continue
+        frames = [
+            handle.content_frame()
+            for handle in cells.nth(n)
+            .locator(".jp-OutputArea-output iframe")
+            .element_handles()
+        ]
+        for pair in declared:
+            one, other = pair.get("frames", [0, 1])
+            figure = pair.get("in")
+            first_is = pair.get("first_is", PAIR_DIRECTION.get(figure))
+            where = f"cell {n}, frames {one} and {other}"
+            if figure not in PAIR_DIRECTION or first_is not in ("larger", "smaller"):
+                problems.append(
+                    f"{where}: in must be one of {', '.join(PAIR_DIRECTION)}, "
+                    f"first_is larger or smaller, not {pair}"
+                )
+                continue
+            if max(one, other) >= len(frames):
+                problems.append(f"{where}: the cell shows {len(frames)} frames")
+                continue
+            for frame in (frames[one], frames[other]):
+                wait_for_end(frame)
+            problem, fix = timeline(frames[one]), timeline(frames[other])
+            read.append(
+                f"{where}: {figure} {(problem or {}).get(figure)} against "
+                f"{(fix or {}).get(figure)}"
+            )
+            if problem is None or fix is None:
+                problems.append(f"{where}: no #timeline to read")
+            elif why := pair_problem(figure, problem, fix, first_is):
+                problems.append(f"{where}: {why}")
+    return read, problems
+
+
 def open_and_run_all(page, frontend, lesson):
     """Open ``lesson`` in the front end and Run All; how long that took."""
     code_cells = sum(
@@ -358,28 +518,29 @@ def test_run_all(lesson_page, frontend, lesson):
     notebook = saved_notebook(page, frontend, lesson)
     pages = inline_pages(page, frames_shown(notebook))
     problems = [
-        f"{src}: {why}" for src, frame in pages if (why := check_streams(frame, lesson))
+        f"{src}: {why}" for src, frame in pages if (why := check_streams(frame))
     ]
     not_run = [
         n
         for n, cell in enumerate(notebook.cells)
         if cell.cell_type == "code" and cell.execution_count is None
     ]
-    errors = [
-        f"cell {n}: {output.ename}: {output.evalue}"
-        for n, cell in enumerate(notebook.cells)
-        for output in cell.get("outputs", [])
-        if output.output_type == "error"
-    ]
+    errors = tracebacks(notebook)
+    read, pairs = check_pairs(page, notebook)
     print(
         f"\n{frontend.name} {lesson}: Run All took {ran:.1f} s; "
-        f"{len(pages)} inline pages, {len(problems)} not streaming",
+        f"{len(pages)} inline pages, {len(problems)} not streaming; "
+        f"{len(read)} pairs, {len(pairs)} not as the lesson says",
+        *errors,
         *problems,
+        *read,
+        *pairs,
         sep="\n  ",
     )
-    assert errors == [], f"cells show errors in {frontend.name}"
+    assert errors == [], f"cells show errors or tracebacks in {frontend.name}"
     assert not_run == [], f"cells did not run in {frontend.name}"
     assert problems == [], f"inline pages that do not stream in {frontend.name}"
+    assert pairs == [], f"pairs that do not differ as said in {frontend.name}"
 
 
 def test_an_exercise_cell_run_again_replaces_its_server(lesson_page, frontend):
@@ -411,3 +572,22 @@ def port_answers(port):
     except OSError:
         return False
     return True
+
+
+def test_the_checks_find_what_they_look_for():
+    # the checks on the saved notebook and the timelines, on made-up ones:
+    # without a browser, so each can be seen to fail
+    cell = nbformat.v4.new_code_cell()
+    cell.outputs = [
+        nbformat.v4.new_output("stream", name="stdout", text="Traceback: shown"),
+        nbformat.v4.new_output("stream", name="stderr", text="Traceback (m\nE: x"),
+    ]
+    notebook = nbformat.v4.new_notebook(cells=[cell])
+    assert tracebacks(notebook) == ["cell 0 prints a traceback: E: x"]
+    assert pair_problem("spread", {"spread": 10}, {"spread": 2000}, "smaller") is None
+    assert pair_problem("spread", {"spread": 1500}, {"spread": 2000}, "smaller")
+    assert pair_problem("first", {"first": 900}, {"first": 5}, "larger") is None
+    assert pair_problem("first", {"first": 150}, {"first": 5}, "larger")  # jitter
+    assert pair_problem("gap", {"gap": 800}, {}, "larger") is None
+    assert pair_problem("repeated", {"repeated": 0}, {"repeated": 0}, "larger")
+    assert pair_problem("count", {"count": 1}, {"count": 2}, "smaller") is None
