@@ -3,7 +3,9 @@
 // whose messages all came at once look different after the fact (a notebook
 // run top to bottom is looked at only once everything is Done).
 //
-// Times are milliseconds from the page's navigation start (performance.now()).
+// Times are milliseconds from the page's navigation start (performance.now()),
+// or from the last reset() on a page that reads more than one stream (the
+// streamed answer: from its Send).
 // The record is exposed on #timeline as data attributes, which the browser
 // tests and the notebooks' front-end checks read:
 //   data-count       messages (or, on the picture page, frames seen)
@@ -49,12 +51,13 @@ const timeline = {
   texts: new Set(),
   TEXTS_KEPT: 1000,
   drawing: null,
+  origin: 0,
 
   // n messages arrived now; ids: their ids, in order (or null); texts: their
   // texts, when the page compares texts (byText)
   arrived(n, ids = null, texts = null) {
     if (n <= 0) return;
-    const now = performance.now();
+    const now = performance.now() - this.origin;
     if (this.first === null) this.first = now;
     if (this.dropped) this.reconnected(now);
     for (let k = 0; k < n; k++) {
@@ -73,7 +76,22 @@ const timeline = {
   drop() {
     if (this.dropped) return;
     this.dropped = true;
-    this.droppedAt = performance.now();
+    this.droppedAt = performance.now() - this.origin;
+  },
+
+  // a new record from now on: a page's next stream
+  reset() {
+    if (this.drawing !== null) clearTimeout(this.drawing);
+    Object.assign(this, {
+      binMs: 10, bins: new Array(this.BINS).fill(0), count: 0, first: null,
+      last: null, dropped: false, droppedAt: null, reconnects: 0, gap: 0,
+      reconnectedAt: 0, gaps: [], repeated: 0, highest: null, texts: new Set(),
+      drawing: null, origin: performance.now(),
+    });
+    if (!this.element) return;
+    for (const name of ["first", "spread"]) delete this.element.dataset[name];
+    this.element.replaceChildren();
+    this.publish();
   },
 
   reconnected(now) {

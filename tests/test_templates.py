@@ -6,6 +6,7 @@ import re
 from livestream import create_app
 from livestream.app import STATIC, TEMPLATES
 from livestream.pitfalls import create_pitfalls_app
+from livestream.techniques import TECHNIQUES
 
 # what reading a stream by hand looks like in a page's script
 READING = ("TextDecoder", "getReader", "responseText")
@@ -63,3 +64,25 @@ def test_the_script_pages_load_the_reader_and_ask_for_streams_as_told():
         asked = client.get(url + ("&" if "?" in url else "?") + "accept_sse=1")
         assert asked.status_code == 200
         assert 'data-accept-sse="1"' in asked.text
+
+
+def test_every_page_keeps_a_timeline_and_the_streamed_document_no_script():
+    # the timeline (static/timeline.js) is the readout's, on every page; the
+    # iframe's streamed document stays without a script, watched from outside
+    client = create_app(TESTING=True).test_client()
+    pitfalls = create_pitfalls_app().test_client()
+    pages = [(client, t.path) for t in TECHNIQUES] + [(client, "/chat")]
+    pages += [(pitfalls, "/probe?stream=nosniff"), (pitfalls, "/connections?streams=2")]
+    for app_client, url in pages:
+        text = app_client.get(url).text
+        assert text.count('id="timeline"') == 1, url
+        scripts = re.findall(r'<script src="([^"]+)"', text)
+        assert "/static/timeline.js" in scripts, url
+        if "/static/readout.js" in scripts:
+            # readout.js hands every arrival to the timeline
+            assert scripts.index("/static/timeline.js") < scripts.index(
+                "/static/readout.js"
+            )
+    streamed = client.get("/stream/html?count=3&interval=0").text
+    assert "<script" not in streamed
+    assert streamed.count('class="message"') == 3
