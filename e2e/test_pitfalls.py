@@ -9,6 +9,7 @@ from playwright.sync_api import expect
 from livestream import serve
 from livestream.pitfalls import create_pitfalls_app
 from livestream.sources import ticks
+from livestream.tools.services import start_nginx
 from livestream.tools.timing import RECORD_ARRIVALS, YieldClock
 
 
@@ -28,6 +29,28 @@ def test_without_nosniff_chromium_holds_small_messages_back(page, stream):
     assert len(arrivals) == 20
     held_back = min(arrivals) >= clock.times[-1] * 1000
     assert held_back == (stream == "sniffed")
+
+
+@pytest.mark.nginx
+@pytest.mark.parametrize("stream", ["unmarked", "nosniff"])
+def test_nginx_as_deployed_holds_a_stream_without_x_accel_buffering(page, stream):
+    # lesson 06's live pair: through nginx's defaults the unmarked stream's
+    # lines (150 bytes, less than nginx's 4 KB buffer) all show after the last
+    # was sent; X-Accel-Buffering: no lets each through as it comes
+    clock = YieldClock(ticks)
+    with (
+        serve(create_pitfalls_app(clock, count=20, interval=0.05)) as server,
+        start_nginx(server.url) as nginx,
+    ):
+        page.add_init_script(RECORD_ARRIVALS)
+        page.goto(f"{nginx.url}/probe?stream={stream}", wait_until="commit")
+        page.wait_for_function(
+            "document.getElementById('latest')?.textContent === 'Done'"
+        )
+    arrivals = page.evaluate("window.__arrivals")
+    assert len(arrivals) == 20
+    held_back = min(arrivals) >= clock.times[-1] * 1000
+    assert held_back == (stream == "unmarked")
 
 
 class Held:
