@@ -18,6 +18,7 @@ a line per target of issue 19.
 
 import argparse
 import contextlib
+import os
 import sys
 import tempfile
 import time
@@ -611,10 +612,19 @@ def main(argv=None):
         parser.error("--idle must be 0 or more")
     if args.per_process is not None and args.per_process < 1:
         parser.error("--per-process must be above 0")
+    # the machine beside the figures: a shared machine's swing between runs
+    started = os.getloadavg()
     rows = run_all(
         loads, servers, args.workers, args.seconds, args.idle, args.per_process
     )
     print(report(rows))
+    print(
+        f"\n{os.cpu_count()} cores; load average "
+        + "/".join(f"{x:.1f}" for x in started)
+        + " when the run began, "
+        + "/".join(f"{x:.1f}" for x in os.getloadavg())
+        + " when it ended (1, 5, 15 minutes)"
+    )
     return 0
 
 
