@@ -106,6 +106,18 @@ class Readout:
         self.expect_count(30)
         assert self.texts() == [json.dumps(math.sqrt(i)) for i in range(30)]
 
+    def timeline(self):
+        """The page's record of arrivals (static/timeline.js), read from
+        #timeline's data attributes as numbers: count, first, spread (ms;
+        absent before the first message), reconnects, gap (ms), repeated."""
+        data = self.page.locator("#timeline").evaluate("(t) => ({...t.dataset})")
+        return {name: int(value) for name, value in data.items() if name != "watch"}
+
+    def newest(self):
+        """The newest message in the log: the last one the page appended."""
+        self._not_a_picture("log")
+        return self.messages.last
+
     def texts(self):
         self._not_a_picture("text")
         # textContent keeps the message exactly, newlines included
@@ -158,15 +170,16 @@ BAND = """
 BAND_TOLERANCE = 40
 
 
-def read_across_a_restart(page, technique):
+def read_across_a_restart(page, technique, query=""):
     """``technique``'s readout of 30 messages, its server stopped once 5 are
     in and served again on the same port (the same app): what an
-    EventSource's reconnect with Last-Event-ID makes of it."""
+    EventSource's reconnect with Last-Event-ID makes of it. ``query``: more
+    of the page's query (the WebSocket page's resume=0)."""
     app = create_app(TESTING=True, SSE_RETRY_MS=200)
     server = serve(app)
     readout = Readout(page, technique)
     try:
-        readout.open(server, "count=30&interval=0.05")
+        readout.open(server, "count=30&interval=0.05" + (f"&{query}" if query else ""))
         page.wait_for_function(
             "() => Number(document.getElementById('count').textContent) >= 5"
         )

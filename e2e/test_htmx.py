@@ -16,9 +16,11 @@ def test_only_the_vendored_scripts_run(live, page):
     readout.open(live(), "count=3&interval=0")
     readout.expect_ended()
     sources = page.evaluate("[...document.scripts].map((s) => [s.src, s.text])")
+    # and the readout's timeline, which watches the log, not the stream
     assert [(src.split("/static/")[1], text) for src, text in sources] == [
         ("vendor/htmx.min.js", ""),
         ("vendor/sse.js", ""),
+        ("timeline.js", ""),
     ]
 
 

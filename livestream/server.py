@@ -4,9 +4,13 @@ Made for notebooks: ``serve()`` returns once the server answers; a server
 lives until the kernel stops, so a page shown inline keeps streaming under
 Run All; running a cell again replaces the servers its last run started; and
 ``stop()`` ends the streams that are still open instead of waiting for them.
+What a server's streams and requests log as errors is kept in
+``LiveServer.errors`` rather than printed into whichever cell runs then.
 """
 
+import collections
 import contextlib
+import logging
 import os
 import secrets
 import socket
@@ -14,7 +18,10 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import weakref
 from urllib.parse import urlsplit
+
+from flask import Flask
 
 from . import cells
 from .app import create_app
@@ -31,6 +38,16 @@ _servers_lock = threading.Lock()
 READY_TIMEOUT = 5.0
 # stop() waits this long at most for the request threads to finish
 STOP_WITHIN = 0.9
+# how many errors LiveServer.errors keeps: the latest, the oldest dropped
+# first, so that a stream failing on every request cannot fill the memory
+ERRORS_KEPT = 100
+# what an error looks like in LiveServer.errors; the traceback follows
+ERROR_FORMAT = "[%(asctime)s] %(levelname)s in %(name)s: %(message)s"
+
+# every LiveServer not yet collected: a record is matched to the server whose
+# request thread logged it, a stopped one too while its streams wind down
+_every_server = weakref.WeakSet()
+_every_server_lock = threading.Lock()
 
 
 def serve(
@@ -114,6 +131,12 @@ class LiveServer:
         finally:
             listener.close()  # the server works on its own copy of the socket
         self.port = self._httpd.port
+        self._errors = collections.deque(maxlen=ERRORS_KEPT)
+        with _every_server_lock:
+            _every_server.add(self)
+        for logger in _loggers_of(app):
+            if keep_server_records not in logger.filters:
+                logger.addFilter(keep_server_records)
         self._error = None
         self._stopped = False
         self._stop_lock = threading.Lock()
@@ -148,6 +171,18 @@ class LiveServer:
     def connections(self):
         """How many connections a request thread is handling now."""
         return len(self._httpd.open_connections())
+
+    @property
+    def errors(self):
+        """What the server's streams and requests logged as warnings or errors,
+        each a string with its traceback, the newest last (at most
+        :data:`ERRORS_KEPT`). They are kept here instead of being printed, so
+        that none lands in the notebook cell that happens to run."""
+        return ErrorList(self._errors)
+
+    def clear_errors(self):
+        """Forget the errors kept so far."""
+        self._errors.clear()
 
     def _run(self):
         try:
@@ -197,8 +232,9 @@ class LiveServer:
             if _servers.get((self.host, self.port)) is self:
                 del _servers[self.host, self.port]
 
-    def display(self, *paths, height=360):
-        """Show the page at each path inline in a notebook, side by side.
+    def display(self, *paths, height=360, captions=None):
+        """Show the page at each path inline in a notebook, side by side,
+        each under its caption (``captions``: one string per page, or None).
 
         See :func:`display`; a path may also be a whole URL, to show another
         server's page beside this one's.
@@ -210,6 +246,7 @@ class LiveServer:
                 for path in paths or ["/xhr"]
             ),
             height=height,
+            captions=captions,
         )
 
     def __enter__(self):
@@ -221,3 +258,73 @@ class LiveServer:
     def __repr__(self):
         state = "running" if self.running else "stopped"
         return f"<LiveServer {self.url} {state}>"
+
+
+class ErrorList(list):
+    """A server's errors: a list of strings, shown in a notebook one after
+    another with their tracebacks, rather than as one long quoted line."""
+
+    def _repr_pretty_(self, printer, cycle):
+        printer.text("\n\n".join(self) if self else "no errors")
+
+
+def keep_server_records(record):
+    """A logging filter: a warning or error logged by a LiveServer's request
+    thread goes to that server's ``errors`` and no further (False drops it
+    before any handler prints it); every other record passes."""
+    if record.levelno < logging.WARNING:
+        return True
+    server = _server_of(threading.current_thread())
+    if server is None:
+        return True
+    server._errors.append(_formatter.format(record))
+    return False
+
+
+_formatter = logging.Formatter(ERROR_FORMAT, datefmt="%H:%M:%S")
+
+
+def _server_of(thread):
+    """The LiveServer one of whose connections ``thread`` is handling, if any."""
+    with _every_server_lock:
+        servers = list(_every_server)
+    for server in servers:
+        if any(t is thread for _, t in server._httpd.open_connections()):
+            return server
+    return None
+
+
+def _loggers_of(app):
+    """The loggers a server running ``app`` logs its errors to: werkzeug's
+    (an exception that escapes the app, a malformed request) and Flask's
+    ``app.logger`` (a view's exception, a stream's failed source).
+
+    An app wrapped in WSGI middleware, such as :func:`livestream.pitfalls.compress`,
+    is found where middleware keeps it: in the wrapper's closure, or as its
+    ``app`` or ``__wrapped__``.
+    """
+    loggers = [logging.getLogger("werkzeug")]
+    todo, seen = [(app, 0)], set()
+    while todo:
+        thing, depth = todo.pop()
+        if id(thing) in seen or depth > 3:
+            continue
+        seen.add(id(thing))
+        if isinstance(thing, Flask):
+            # app.logger is logging.getLogger(app.name): apps of one name
+            # share it, and the filter tells their servers apart by thread
+            loggers.append(thing.logger)
+            continue
+        todo += [(inner, depth + 1) for inner in _wrapped_by(thing)]
+    return loggers
+
+
+def _wrapped_by(thing):
+    """What WSGI middleware ``thing`` may hold the app it wraps in."""
+    for name in ("app", "__wrapped__"):
+        if getattr(thing, name, None) is not None:
+            yield getattr(thing, name)
+    for cell in getattr(thing, "__closure__", None) or ():
+        # a cell whose variable is not yet assigned raises ValueError
+        with contextlib.suppress(ValueError):
+            yield cell.cell_contents

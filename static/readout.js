@@ -1,6 +1,7 @@
 // The readout, shared by the script techniques: show() a message's text,
 // then done() when the stream ends, stopped() when the reader pressed Stop,
-// or fail() if it broke off or sent something it cannot read.
+// or fail() if it broke off or sent something it cannot read. Each arrival
+// goes on the page's timeline too (timeline.js, loaded before this).
 const readout = {
   latest: document.getElementById("latest"),
   count: document.getElementById("count"),
@@ -9,12 +10,16 @@ const readout = {
   keep: Number(document.body.dataset.keep) || 1000,  // the log shows the newest this many
   received: 0,
   pending: [],
+  pendingIds: [],
   ended: false,
-  show(text) {
+  // id: the message's id where the stream has one (SSE), so the timeline
+  // can tell a message that comes again after a reconnect
+  show(text, id) {
     if (this.ended) return;
     // messages that arrive in one go are drawn in one DOM update, at the
     // end of the task that read them
     this.pending.push(text);
+    if (id !== undefined) this.pendingIds.push(id);
     if (this.pending.length === 1) queueMicrotask(() => this.flush());
   },
   flush() {
@@ -29,6 +34,12 @@ const readout = {
       items.append(item);
     }
     this.received += this.pending.length;
+    timeline.arrived(
+      this.pending.length,
+      this.pendingIds.length ? this.pendingIds : null,
+      timeline.byText ? this.pending : null,
+    );
+    this.pendingIds = [];
     this.latest.textContent = this.pending[this.pending.length - 1];
     this.count.textContent = this.received;
     this.pending = [];
@@ -55,6 +66,7 @@ const readout = {
     if (this.ended) return;
     this.flush();
     this.ended = true;
+    timeline.ended();
     this.latest.textContent = text;
     this.stop.disabled = true;
   },

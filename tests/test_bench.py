@@ -3,9 +3,10 @@
 import csv
 import io
 
+import pandas as pd
 import pytest
 
-from livestream.tools.bench import main, markdown, targets, to_csv
+from livestream.tools.bench import main, markdown, table, targets, to_csv
 
 
 def row(technique, **figures):
@@ -62,6 +63,11 @@ def test_markdown_and_csv():
     assert lines[0].endswith("| heap MB @1000 | nodes @1000 |")
     assert lines[2].startswith("| xhr | 12.3 | 1.0 | - |")
     assert lines[3].endswith("| 1.2 | 3,072 |")
+    # the same figures as a DataFrame, for a notebook: numbers, not text
+    frame = table(rows)
+    assert frame.loc["xhr", "first ms"] == 12.3
+    assert frame.loc["sse", "nodes @1000"] == 3072
+    assert frame.loc["sse", "first ms"] is pd.NA
     parsed = list(csv.DictReader(io.StringIO(to_csv(rows))))
     assert parsed[1]["nodes @1000"] == "3072"
     assert "latencies" not in parsed[0]

@@ -39,9 +39,15 @@ def test_table():
         },
         {"page": "/iframe", "messages": 2, "lost": 2},
     ]
-    lines = table(rows).splitlines()
-    assert lines[2] == "| `/xhr` | 2 | 0 | 10 | 2 | 20 | 20 |"
-    assert lines[3] == "| `/iframe` | 2 | 2 | - | - | - | - |"
+    frame = table(rows)
+    # a row per page, the times in the milliseconds the headers say
+    assert list(frame.index) == ["/xhr", "/iframe"]
+    assert list(frame.columns) == [
+        "messages", "lost", "first ms", "p50 ms", "p99 ms", "max ms"
+    ]  # fmt: skip
+    assert frame.loc["/xhr"].tolist() == [2, 0, 10, 2, 20, 20]
+    # a page that lost every message has no times, not zeros
+    assert frame.loc["/iframe"].isna().tolist() == [False, False] + [True] * 4
 
 
 def test_chromium_path_from_the_environment(monkeypatch, tmp_path):

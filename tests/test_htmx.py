@@ -98,10 +98,12 @@ def test_stop_answers_with_the_end_of_the_readout(client):
 def test_the_page_has_no_script_of_ours(client):
     page = client.get("/htmx").text
     scripts = re.findall(r"<script([^>]*)>(.*?)</script>", page, re.S)
-    # only the two vendored files, and no handler of ours in an attribute
+    # only the two vendored files and the readout's timeline (it records
+    # when items arrive, it reads no stream), no handler of ours in an attribute
     assert [(attrs.strip(), body) for attrs, body in scripts] == [
         ('src="/static/vendor/htmx.min.js"', ""),
         ('src="/static/vendor/sse.js"', ""),
+        ('src="/static/timeline.js"', ""),
     ]
     assert not re.search(r"\son\w+=|hx-on", page)
     assert 'sse-close="end"' in page

@@ -26,11 +26,13 @@ import subprocess
 import sys
 import time
 
+from tqdm.auto import tqdm
+
 from ..app import create_app
 from ..server import serve
 from ..sources import numbered, sqrt_demo
 from ..techniques import BY_NAME
-from .report import markdown_table, milliseconds, progress_bar
+from .report import dataframe, markdown_table, milliseconds
 from .timing import (
     STREAM_ENDED,
     YieldClock,
@@ -172,61 +174,65 @@ def steps_of(technique):
     return ("latency", "burst", "memory", "cpu")
 
 
-def run(techniques, settings, progress=None, timeout=120.0):
-    """Measure each technique; a row of figures per technique."""
+def run(techniques, settings, progress=True, timeout=120.0):
+    """Measure each technique; a row of figures per technique.
+
+    ``progress`` shows a ``tqdm.auto`` bar, a step a figure: a widget in a
+    notebook, a line on stderr in a terminal.
+    """
     steps = [(t, what) for t in techniques for what in steps_of(BY_NAME[t])]
     rows = {t: {"technique": t} for t in techniques}
+    # made here, on the caller's thread, so that a notebook shows it under the
+    # cell that runs; the browser's thread only moves it on
+    bar = tqdm(total=len(steps), unit="step", disable=not progress)
+
+    def step(browser_page_factory, technique, what):
+        path = BY_NAME[technique].path
+        row = rows[technique]
+        if what == "cpu":
+            row["server cpu s / 10k"] = server_cpu_per_10k(BY_NAME[technique])
+            return
+        if what == "frames":
+            frames = settings.get("frames", QUICK["frames"])
+            row.update(frame_cost(BY_NAME[technique], frames))
+            return
+        page = browser_page_factory()
+        try:
+            if what == "memory":
+                for count in settings["memory"]:
+                    with serve(create_app(numbered)) as server:
+                        heap, nodes = memory(page, server, path, count, timeout)
+                    row[f"heap MB @{count}"] = heap
+                    row[f"nodes @{count}"] = nodes
+                    page.close()
+                    page = browser_page_factory()
+                return
+            clock = YieldClock(numbered)
+            with serve(create_app(clock)) as server:
+                if what == "latency":
+                    count, rate = settings["count"], settings["rate"]
+                    row.update(
+                        latency(page, server, clock, path, count, rate, timeout)
+                    )
+                else:
+                    row.update(
+                        burst(page, server, clock, path, settings["burst"], timeout)
+                    )
+        finally:
+            page.close()
 
     def task(browser_page_factory):
-        for done, (technique, what) in enumerate(steps):
-            if progress:
-                progress(done, len(steps), f"{technique}: {what}")
-            path = BY_NAME[technique].path
-            row = rows[technique]
-            if what == "cpu":
-                row["server cpu s / 10k"] = server_cpu_per_10k(BY_NAME[technique])
-                continue
-            if what == "frames":
-                frames = settings.get("frames", QUICK["frames"])
-                row.update(frame_cost(BY_NAME[technique], frames))
-                continue
-            page = browser_page_factory()
-            try:
-                if what == "memory":
-                    for count in settings["memory"]:
-                        with serve(create_app(numbered)) as server:
-                            heap, nodes = memory(page, server, path, count, timeout)
-                        row[f"heap MB @{count}"] = heap
-                        row[f"nodes @{count}"] = nodes
-                        page.close()
-                        page = browser_page_factory()
-                    continue
-                clock = YieldClock(numbered)
-                with serve(create_app(clock)) as server:
-                    if what == "latency":
-                        row.update(
-                            latency(
-                                page,
-                                server,
-                                clock,
-                                path,
-                                settings["count"],
-                                settings["rate"],
-                                timeout,
-                            )
-                        )
-                    else:
-                        row.update(
-                            burst(page, server, clock, path, settings["burst"], timeout)
-                        )
-            finally:
-                page.close()
-        if progress:
-            progress(len(steps), len(steps), "done")
+        for technique, what in steps:
+            bar.set_description(f"{technique}: {what}")
+            step(browser_page_factory, technique, what)
+            bar.update()
         return list(rows.values())
 
     # a page of its own for each run: a fresh context, cache and connections
-    return in_browser(lambda page: task(page.context.browser.new_page))
+    try:
+        return in_browser(lambda page: task(page.context.browser.new_page))
+    finally:
+        bar.close()
 
 
 # each target: (technique, figure, comparison, bound, what it says)
@@ -339,19 +345,30 @@ PICTURE_COLUMNS = [
 ]
 
 
-def markdown(rows):
-    """The rows as a Markdown table; memory columns follow the others."""
+def columns(rows):
+    """The columns of a table of ``rows``: latency, burst and server cost,
+    a picture's figures where a row has them, then memory."""
     memory_keys = sorted(
         {k for row in rows for k in row if "@" in k},
         key=lambda k: (k.split(" @")[0], int(k.split("@")[1])),
     )
     pictures = [c for c in PICTURE_COLUMNS if any(c[0] in row for row in rows)]
-    columns = (
+    return (
         COLUMNS
         + pictures
         + [(k, k, "{:,.1f}" if "heap" in k else "{:,}") for k in memory_keys]
     )
-    return markdown_table(rows, columns)
+
+
+def markdown(rows):
+    """The rows as a Markdown table, for the terminal."""
+    return markdown_table(rows, columns(rows))
+
+
+def table(rows):
+    """The rows as a DataFrame, for a notebook: a row per technique, the same
+    columns and units as :func:`markdown`."""
+    return dataframe(rows, columns(rows))
 
 
 def to_csv(rows):
@@ -400,7 +417,7 @@ def main(argv=None):
                 parser.error(f"--{name} must be above 0")
             settings[name] = value
     began = time.monotonic()
-    rows = run(techniques, settings, progress=progress_bar)
+    rows = run(techniques, settings)
     if args.csv:
         print(to_csv(rows), end="")
     else:

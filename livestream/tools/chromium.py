@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 
+from .nchan import module_path as nchan_module_path
 from .services import nginx_path
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "chrome")
@@ -44,9 +45,17 @@ def launch_options():
 # what the lessons need from the machine, by Debian package: a browser to
 # drive, Redis for the live feed (lesson 07), nginx for the proxy pitfall (06);
 # and what the tests need besides: npm, to read the streams with the
-# eventsource package, the client that follows the WHATWG parser, and
-# iproute2's ip, for network namespaces where a client can vanish
-SYSTEM_PACKAGES = ("chromium", "redis-server", "nginx", "npm", "iproute2")
+# eventsource package, the client that follows the WHATWG parser,
+# iproute2's ip, for network namespaces where a client can vanish, and
+# nginx's Nchan module, the C contender livestream-fanout measures against
+SYSTEM_PACKAGES = (
+    "chromium",
+    "redis-server",
+    "nginx",
+    "npm",
+    "iproute2",
+    "libnginx-mod-nchan",
+)
 
 
 def missing_packages():
@@ -59,6 +68,7 @@ def missing_packages():
         # ip is in /sbin or /usr/sbin, which a user's PATH may lack
         "iproute2": shutil.which("ip", path=f"{os.defpath}:/usr/sbin:/sbin")
         is not None,
+        "libnginx-mod-nchan": nchan_module_path() is not None,
     }
     return [name for name in SYSTEM_PACKAGES if not present[name]]
 
@@ -97,14 +107,17 @@ def main(argv=None):
 
     ``--with-deps`` also looks for what the other lessons need (as
     Playwright's ``install --with-deps`` does): as root on Debian it installs
-    Debian's chromium, redis-server and nginx when they are missing;
+    Debian's chromium, redis-server, nginx and the rest of
+    ``SYSTEM_PACKAGES`` when they are missing;
     elsewhere it says in one line what to install.
     """
     parser = argparse.ArgumentParser(prog="livestream-browser", description=__doc__)
     parser.add_argument(
         "--with-deps",
         action="store_true",
-        help="install Debian's chromium, redis-server and nginx when missing (as root)",
+        help="install what is missing of Debian's "
+        + ", ".join(SYSTEM_PACKAGES)
+        + " (as root)",
     )
     args = parser.parse_args(argv)
     missing = missing_packages() if args.with_deps else []

@@ -1,6 +1,6 @@
 """What lesson 06 measures of its pitfalls: how long the first bytes take,
-how long a source runs on after its client left, and when each of a page's
-streams began and ended."""
+when each piece of a body came, how long a source runs on after its client
+left, and when each of a page's streams began and ended."""
 
 import time
 
@@ -15,6 +15,18 @@ def seconds_to_first_bytes(url):
     with requests.get(url, stream=True, timeout=60) as response:
         next(response.iter_content(chunk_size=None), None)
         return time.monotonic() - began
+
+
+def pieces(url):
+    """Read the body at ``url`` as it comes: for each piece, the seconds since
+    the request and its size in bytes, as sent (still compressed, if it was).
+    """
+    began = time.monotonic()
+    found = []
+    with requests.get(url, stream=True, timeout=60) as response:
+        for piece in response.raw.stream(65536, decode_content=False):
+            found.append((time.monotonic() - began, len(piece)))
+    return found
 
 
 def seconds_to_close(url, closings, timeout=10.0):

@@ -1,7 +1,13 @@
-"""How the tools report what they measured: percentiles, tables, progress."""
+"""How the tools report what they measured: percentiles and tables.
+
+What a library does is left to it: a lesson's table is a pandas DataFrame,
+and a long run's progress is a ``tqdm.auto`` bar. What stays here is what no
+installed library does: a percentile by the nearest rank, and a Markdown
+table for the command-line tools (pandas writes Markdown only through
+tabulate, which nothing here needs otherwise).
+"""
 
 import math
-import sys
 
 
 def percentile(ordered, p):
@@ -18,6 +24,18 @@ def milliseconds(places=0):
     return lambda seconds: f"{seconds * 1000:.{places}f}"
 
 
+def _columns_of(rows):
+    """Every key of ``rows``, as it is: the default columns of a table."""
+    keys = list(dict.fromkeys(k for row in rows for k in row))
+    return [(key, key, "{}") for key in keys]
+
+
+def _shown(value, style):
+    """``value`` as a table shows it, in ``style`` (a format string or a
+    function of the value)."""
+    return style(value) if callable(style) else style.format(value)
+
+
 def markdown_table(rows, columns=None):
     """``rows`` (dicts) as a Markdown table.
 
@@ -27,8 +45,7 @@ def markdown_table(rows, columns=None):
     the others right-aligned, as figures are.
     """
     if columns is None:
-        keys = list(dict.fromkeys(k for row in rows for k in row))
-        columns = [(key, key, "{}") for key in keys]
+        columns = _columns_of(rows)
     lines = [
         "| " + " | ".join(title for _, title, _ in columns) + " |",
         "|---" + "|--:" * (len(columns) - 1) + "|",
@@ -37,22 +54,36 @@ def markdown_table(rows, columns=None):
         cells = []
         for key, _, style in columns:
             value = row.get(key)
-            if value is None:
-                cells.append("-")
-            elif callable(style):
-                cells.append(style(value))
-            else:
-                cells.append(style.format(value))
+            cells.append("-" if value is None else _shown(value, style))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def progress_bar(done, total, label, stream=sys.stderr):
-    """Draw how far a run has got, on one line where the stream is a terminal."""
-    width = 30
-    filled = round(width * done / total)
-    end = "\n" if done == total or not stream.isatty() else "\r"
-    stream.write(
-        f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {label:28}{end}"
-    )
-    stream.flush()
+def dataframe(rows, columns=None):
+    """``rows`` (dicts) as a pandas DataFrame, indexed by the first column.
+
+    ``columns`` is what :func:`markdown_table` takes, and each figure is the
+    number the Markdown table would show (times in the unit its title says,
+    rounded as it shows them), so a notebook renders it as an HTML table the
+    learner can still sort or plot. A missing value is ``<NA>``; text stays
+    as it is.
+    """
+    # pandas comes with the tutorial; the command-line tools run without it
+    import pandas as pd
+
+    if columns is None:
+        columns = _columns_of(rows)
+    data = {}
+    for key, title, style in columns:
+        data[title] = [_figure(row.get(key), style) for row in rows]
+    table = pd.DataFrame(data).convert_dtypes()
+    return table.set_index(columns[0][1])
+
+
+def _figure(value, style):
+    """A number as :func:`markdown_table` shows it, as a number again."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return value
+    shown = _shown(value, style).replace(",", "")
+    number = float(shown)
+    return int(number) if number.is_integer() and "." not in shown else number

@@ -356,14 +356,24 @@ http {{
     server {{
         listen 127.0.0.1:{port};
         location / {{
-            # nginx's defaults otherwise, proxy_buffering on among them
+            # as gunicorn's deployment docs proxy to an app; nginx's defaults
+            # otherwise, proxy_buffering on and proxy_http_version 1.0 among
+            # them, unless start_nginx() is told
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header Host $http_host;
+            proxy_redirect off;
             proxy_pass {upstream};
-            proxy_http_version 1.1;
+            proxy_http_version {http_version};
+            proxy_buffering {buffering};
             {gzip}
         }}
     }}
 }}
 """
+# what nginx asks the app for by default: an HTTP/1.0 request, so the app
+# answers without chunks and nginx, buffering, passes the body on a whole
+# buffer (4 KB) at a time
+NGINX_HTTP_VERSION = "1.0"
 
 
 def nginx_path():
@@ -372,16 +382,30 @@ def nginx_path():
     return shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/sbin")
 
 
-def start_nginx(upstream, gzip_types=(), port=None, timeout=10.0):
-    """nginx in front of ``upstream`` (``http://host:port``), buffering as it
-    does by default.
+def start_nginx(
+    upstream,
+    http_version=NGINX_HTTP_VERSION,
+    buffering=True,
+    gzip_types=(),
+    port=None,
+    timeout=10.0,
+):
+    """nginx in front of ``upstream`` (``http://host:port``), configured as
+    gunicorn's deployment docs show it: ``proxy_pass`` and a few headers,
+    nginx's defaults for the rest.
 
-    Measured with nginx 1.22, its buffering alone passes most pieces of a
-    slow stream on as they come (now and then one waits for the next);
-    compressing does not: with ``gzip_types`` (Debian's default config
-    compresses text/html), a response of those types reaches the client
-    whole, at the end, unless it says ``X-Accel-Buffering: no``.
+    Measured with nginx 1.22 (lesson 06, ``tests/test_pitfalls.py``): with
+    those defaults, ``proxy_buffering on`` and ``proxy_http_version 1.0``, a
+    slow stream reaches the client a whole buffer (4 KB) at a time, a short
+    one only at its end, unless it says ``X-Accel-Buffering: no``.
+    ``buffering=False`` (``proxy_buffering off``) passes every stream on as it
+    comes. With ``http_version="1.1"`` the app answers in chunks and nginx
+    passes most of them on as they come; ``gzip_types`` (Debian's default
+    config compresses text/html) holds a response of those types to its end
+    again.
     """
+    if http_version not in ("1.0", "1.1"):
+        raise ValueError(f"http_version must be '1.0' or '1.1', not {http_version!r}")
     binary = nginx_path()
     if binary is None:
         raise FileNotFoundError(
@@ -396,6 +420,8 @@ def start_nginx(upstream, gzip_types=(), port=None, timeout=10.0):
                 scratch=scratch.name,
                 port=port,
                 upstream=upstream,
+                http_version=http_version,
+                buffering="on" if buffering else "off",
                 gzip=f"gzip on; gzip_types {' '.join(gzip_types)};"
                 if gzip_types
                 else "",

@@ -6,11 +6,13 @@ import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from tqdm.auto import tqdm
+
 from ..app import create_app
 from ..server import serve
 from ..sources import run_source, sqrt_demo
 from .chromium import launch_options
-from .report import markdown_table, milliseconds, percentile
+from .report import dataframe, milliseconds, percentile
 
 # every page records when each .message element appears, in every frame, on
 # the same clock as Python's time.time() (milliseconds since the epoch).
@@ -177,18 +179,25 @@ def measure(path, source=None, count=10, interval=0.2, timeout=60.0):
     return latency_summary(clock.times, arrivals)
 
 
-def compare(paths, source=None, count=10, interval=0.2):
-    """Time each page on the same stream: a row of figures per path."""
-    return [{"page": path, **measure(path, source, count, interval)} for path in paths]
+def compare(paths, source=None, count=10, interval=0.2, progress=True):
+    """Time each page on the same stream: a row of figures per path.
+
+    ``progress`` shows a ``tqdm.auto`` bar, a step a page.
+    """
+    return [
+        {"page": path, **measure(path, source, count, interval)}
+        for path in tqdm(paths, unit="page", disable=not progress)
+    ]
 
 
 def table(rows):
-    """Rows from :func:`compare` as a Markdown table, times in milliseconds."""
+    """Rows from :func:`compare` as a DataFrame, a row per page, times in
+    milliseconds."""
     millis = milliseconds(0)
-    return markdown_table(
+    return dataframe(
         rows,
         [
-            ("page", "page", "`{}`"),
+            ("page", "page", "{}"),
             ("messages", "messages", "{}"),
             ("lost", "lost", "{}"),
             ("first", "first ms", millis),
