@@ -4,6 +4,7 @@ its own window on the topic's Redis Stream (see :mod:`livestream.feed`)."""
 from flask import Blueprint, abort, current_app, render_template, request, url_for
 
 from . import params
+from .broadcast import Spot
 from .feed import TOPIC, connect, is_entry_id, is_topic, stream_key
 from .framing import sse_failure, sse_retry
 from .state import AppState
@@ -81,8 +82,13 @@ def stream(topic):
             f"{error}, the most FEED_MAX_TOPICS allows; another topic can be "
             "followed when one closes",
         )
+    # where the server allows, the stream parks once it has caught up, and
+    # the window's reader writes to its socket (livestream.broadcast)
+    spot = Spot.make(
+        request.environ, config["STREAM_BUFFER_BYTES"], config["SSE_KEEPALIVE"]
+    )
     entries = shared.stream(
-        parse_id(after) if after else None, config["SSE_KEEPALIVE"], gone
+        parse_id(after) if after else None, config["SSE_KEEPALIVE"], gone, spot
     )
     retry = config["SSE_RETRY_MS"]
     outcome = Outcome(current_app.logger)
@@ -97,6 +103,8 @@ def stream(topic):
 
     def close():
         entries.close()
+        if spot is not None:
+            spot.close()
         shared.leave()
         open_streams.add(-1)
 

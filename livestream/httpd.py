@@ -24,6 +24,11 @@ import time
 
 from werkzeug.serving import DechunkedInput, ThreadedWSGIServer, WSGIRequestHandler
 
+# in each request's environ: whether werkzeug frames a body of unknown
+# length as HTTP/1.1 chunks on this connection (livestream.broadcast writes
+# the feed's bodies itself, framed the same way)
+CHUNKED_KEY = "livestream.chunked"
+
 # seconds a client gets to send a request's line and headers; one that sends
 # them slower (or never) is cut off, so it cannot hold a thread for ever. A
 # stream, once it runs, has no time limit
@@ -262,6 +267,7 @@ class Handler(WSGIRequestHandler):
         environ = super().make_environ()
         if isinstance(environ["wsgi.input"], DechunkedInput):
             environ["wsgi.input"] = Dechunked(self.rfile)
+        environ[CHUNKED_KEY] = self.protocol_version >= "HTTP/1.1"
         return environ
 
     def log_request(self, *args, **kwargs):

@@ -184,7 +184,7 @@ class _Handoff:
 
     Given the client's socket, the request's thread waits on it too, so it
     wakes for the next message or for a client that left, whichever comes
-    first: a :class:`_Bell` rung by the source's thread stands for the next
+    first: a :class:`Bell` rung by the source's thread stands for the next
     message. Without a bell (no socket, or no file descriptor left for one)
     it waits on the messages alone.
     """
@@ -196,7 +196,7 @@ class _Handoff:
         self._stopped = False
         self._changed = threading.Condition()
         self._sock = sock
-        self._bell = _Bell.make() if sock is not None else None
+        self._bell = Bell.make() if sock is not None else None
         self._waiting = False  # the request's thread waits on the bell
 
     @property
@@ -276,7 +276,7 @@ class _Handoff:
             self._bell = None
 
 
-class _Bell:
+class Bell:
     """A file descriptor that one thread rings and another waits on with
     poll(), beside a socket: an eventfd, or a pipe where there is none.
 
@@ -300,6 +300,10 @@ class _Bell:
         os.set_blocking(read_fd, False)
         os.set_blocking(write_fd, False)
         return cls(read_fd, write_fd)
+
+    def fileno(self):
+        """The descriptor to wait on."""
+        return self._read
 
     def ring(self):
         # eight bytes: an eventfd takes a counter's worth, a pipe any

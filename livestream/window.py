@@ -30,6 +30,7 @@ import threading
 import time
 from bisect import bisect_right, insort
 
+from .broadcast import FAILED, GONE, Piece
 from .framing import SSE_KEEPALIVE, Unsendable, sse_event
 from .streams import IDLE_WAIT
 
@@ -72,6 +73,10 @@ KNOWN_OVERSIZED = 1000
 # backoff after a lost Redis connection: first wait, then doubling up to this
 RETRY_FIRST = 0.05
 RETRY_MOST = 2.0
+# the keep-alive parked streams are sent, framed once for all of them
+KEEPALIVE = Piece([SSE_KEEPALIVE.encode()], None)
+# what _take() gives a stream it parked in the broadcast
+PARKED = object()
 
 
 def following():
@@ -255,6 +260,12 @@ class Window:
         self._ids, self._frames = [], []
         self._bytes = 0
         self._joined = {}  # first index -> (bytes, last id), for one write
+        # the streams parked at the head of the window, sent each new piece
+        # by the reader (livestream.broadcast); swept for keep-alives this
+        # often, the shortest keep-alive of any of them
+        self._spots = set()
+        self._sweep_every = BLOCK_MS / 1000
+        self._swept = time.monotonic()
         # the latest entries found too large, which a catch-up does not read
         # again: one huge entry is read from Redis a few times, not per stream
         self._oversized = []
@@ -316,8 +327,12 @@ class Window:
         # until the first read says how large entries are, as if the largest
         count = max(1, READ_BYTES // self.max_bytes)
         while (idle := self._idle_left()) != 0.0:
-            # an idle window wakes when its time is up, not a whole block later
-            block = BLOCK_MS if idle is None else min(BLOCK_MS, math.ceil(idle * 1000))
+            self._sweep()
+            # an idle window wakes when its time is up, not a whole block
+            # later; a followed one in time for the next keep-alive
+            block = min(BLOCK_MS, math.ceil(self._sweep_every * 1000))
+            if idle is not None:
+                block = min(block, math.ceil(idle * 1000))
             try:
                 if self.floor is None:
                     newest = self._reader.xrevrange(self.key, count=1)
@@ -332,6 +347,9 @@ class Window:
                 if not transient(error):
                     with self._changed:
                         self.error = f"{type(error).__name__}: {error}"[:300]
+                        for spot in self._spots:
+                            spot.fail()
+                        self._spots.clear()
                         self._changed.notify_all()
                     return
                 # Redis is away: try again from the same id, less often
@@ -357,8 +375,33 @@ class Window:
             if len(self._ids) > WINDOW_ENTRIES or self._bytes > WINDOW_BYTES:
                 self._trim()
             self._joined.clear()
+            if self._spots:
+                # one piece, framed once, for every parked stream
+                piece = Piece([data for _, data in framed], framed[-1][0])
+                self._send(piece)
             self._changed.notify_all()
         return max(1, sum(len(data) for _, data in framed))
+
+    def _send(self, piece):
+        """Offer ``piece`` to every parked stream (under the lock); a stream
+        that leaves the broadcast is woken by its bell."""
+        now = time.monotonic()
+        left = [spot for spot in self._spots if not spot.offer(piece, now)]
+        self._spots.difference_update(left)
+
+    def _sweep(self):
+        """A keep-alive for each parked stream that has been quiet long enough."""
+        now = time.monotonic()
+        if now - self._swept < self._sweep_every:
+            return
+        self._swept = now
+        with self._changed:
+            left = [
+                spot
+                for spot in self._spots
+                if now - spot.wrote >= spot.keepalive and not spot.offer(KEEPALIVE, now)
+            ]
+            self._spots.difference_update(left)
 
     def _frame(self, entry_id, fields):
         """:func:`frame`, remembering an entry that is too large."""
@@ -380,13 +423,18 @@ class Window:
 
     # the streams
 
-    def stream(self, after, keepalive, gone):
+    def stream(self, after, keepalive, gone, spot=None):
         """Yield SSE bytes for every entry after ``after``, forever.
 
         ``after`` is an entry id tuple, or None for what comes next. The
         first piece is :func:`following`, once the stream knows where it
         starts. A keep-alive goes out after ``keepalive`` quiet seconds; it
         ends when ``gone()`` says the client went away.
+
+        Given a :class:`~livestream.broadcast.Spot`, the stream parks there
+        whenever it has caught up: the reader sends it what comes next, and
+        this generator sleeps until the client leaves or the stream falls
+        behind.
         """
         last, announced = after, after is not None
         if announced:
@@ -395,7 +443,7 @@ class Window:
         delay = RETRY_FIRST
         while True:
             try:
-                data, last = self._take(last)
+                data, last = self._take(last, spot if announced else None)
                 delay = RETRY_FIRST
             except Exception as error:
                 if not transient(error):
@@ -403,6 +451,19 @@ class Window:
                 data = b""
                 time.sleep(delay)
                 delay = min(delay * 2, RETRY_MOST)
+            if data is PARKED:
+                try:
+                    state = spot.wait(self._changed)
+                finally:  # also when the server kills this thread or greenlet
+                    with self._changed:
+                        self._spots.discard(spot)
+                if state == GONE:
+                    return
+                if state == FAILED:
+                    raise WindowFailed(self.error)
+                last = spot.last  # BEHIND: everything up to it was sent
+                quiet = looked = time.monotonic()
+                continue
             if last is not None and not announced:
                 announced = True
                 yield following()
@@ -418,8 +479,11 @@ class Window:
                 quiet = now
                 yield SSE_KEEPALIVE.encode()
 
-    def _take(self, last):
-        """What is new after ``last``, and the new last id; waits a while."""
+    def _take(self, last, spot=None):
+        """What is new after ``last``, and the new last id; waits a while.
+
+        With nothing new and a ``spot``, parks it instead and gives PARKED.
+        """
         deadline = time.monotonic() + IDLE_WAIT
         with self._changed:
             while True:
@@ -427,7 +491,8 @@ class Window:
                     raise WindowFailed(self.error)
                 if self.floor is not None:
                     if last is None:
-                        last = self._ids[-1] if self._ids else self.floor
+                        # where this stream starts: it says so at once
+                        return b"", self._ids[-1] if self._ids else self.floor
                     if last < self.floor:
                         break  # behind the window: read Redis, outside the lock
                     first = bisect_right(self._ids, last)
@@ -436,6 +501,14 @@ class Window:
                         if found is None:
                             found = self._joined[first] = self._write_from(first)
                         return found
+                    # parked only exactly at the head: a stream that read
+                    # Redis past what the reader has appended yet waits
+                    head = self._ids[-1] if self._ids else self.floor
+                    if spot is not None and last == head:
+                        spot.last, spot.state = last, None
+                        self._spots.add(spot)
+                        self._sweep_every = min(self._sweep_every, spot.keepalive)
+                        return PARKED, last
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return b"", last
