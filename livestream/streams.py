@@ -28,12 +28,11 @@ STREAM_HEADERS = {
 # once when the socket stirs, for the request's thread waits on the socket
 # beside its next message; and at most every CHECK_EVERY s while messages
 # flow. A relay that cannot watch the socket (a WebSocket's reader owns it)
-# looks every UNWATCHED_WAIT s while messages don't flow; one that can still
-# looks every WATCHED_WAIT s, which costs nothing and bounds the harm of a
-# wake-up the system did not give
+# looks every UNWATCHED_WAIT s while messages don't flow; one that can
+# sleeps until the next message or its socket stirs, with no timer, so an
+# idle stream costs nothing
 CHECK_EVERY = 0.05
 UNWATCHED_WAIT = 0.1
-WATCHED_WAIT = 1.0
 # the feed's streams wait this long for news between looks (livestream.window)
 IDLE_WAIT = 0.25
 
@@ -141,9 +140,10 @@ def relay(messages, environ, open_streams, budget, keepalive=None, gone=None):
     try:
         last_check = last_sent = time.monotonic()
         while True:
-            wait = WATCHED_WAIT if handoff.watching else UNWATCHED_WAIT
+            wait = None if handoff.watching else UNWATCHED_WAIT
             if keepalive:
-                wait = min(wait, max(0.0, last_sent + keepalive - time.monotonic()))
+                due = max(0.0, last_sent + keepalive - time.monotonic())
+                wait = due if wait is None else min(wait, due)
             batch, end, stirred = handoff.take(wait)
             now = time.monotonic()
             if gone and (stirred or now - last_check >= CHECK_EVERY):
@@ -315,15 +315,15 @@ class Bell:
             os.read(self._read, 64)
 
     def wait(self, sock, timeout):
-        """Wait ``timeout`` s at most for a ring or a stir of ``sock`` (data,
-        its end, or an error); whether ``sock`` stirred."""
+        """Wait ``timeout`` s at most (None: no limit) for a ring or a stir
+        of ``sock`` (data, its end, or an error); whether ``sock`` stirred."""
         watcher = select.poll()
         watcher.register(self._read, select.POLLIN)
         try:
             watcher.register(sock, select.POLLIN)
         except (OSError, ValueError):  # closed already: that is a stir
             return True
-        events = watcher.poll(timeout * 1000)
+        events = watcher.poll(None if timeout is None else timeout * 1000)
         return any(fd != self._read for fd, _ in events)
 
     def close(self):
