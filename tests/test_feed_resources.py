@@ -3,10 +3,13 @@ follow it, the topics followed at once are capped, and an entry too large is
 sent to nobody, so memory stays bounded however many streams read it. Against
 a real redis-server, on serve() and on a gunicorn worker."""
 
+import contextlib
 import json
 import re
 import socket
 import threading
+import time
+from pathlib import Path
 
 import psutil
 import pytest
@@ -290,3 +293,53 @@ def test_a_huge_entry_costs_a_worker_a_few_copies_not_one_per_stream(
     assert memory.grown < 8 * HUGE, f"the worker grew {memory.grown / 2**20:.0f} MiB"
     assert len(read) == STREAMS
     assert max(read) < 10_000
+
+
+# streams on a quiet feed, and the most times their worker may wake in
+# IDLE_SECONDS: its topic's reader wakes once a second (its Redis read
+# blocks that long), and nothing else. Before streams parked in the
+# broadcast, each woke four times a second to look at its client: 8 x 2 x
+# STREAMS_IDLE wakes here
+STREAMS_IDLE = 100
+IDLE_SECONDS = 2.0
+MOST_WAKES = 40
+
+
+def _wakes(pid):
+    """Times the threads of process ``pid`` went to sleep and woke again (the
+    process's own count covers its main thread alone)."""
+    total = 0
+    for status in Path(f"/proc/{pid}/task").glob("*/status"):
+        with contextlib.suppress(OSError):  # a thread that ended meanwhile
+            text = status.read_text()
+            total += int(re.search(r"voluntary_ctxt_switches:\s*(\d+)", text)[1])
+    return total
+
+
+@pytest.mark.parametrize("worker_class", ["gthread", "gevent"])
+def test_idle_streams_wake_nothing_in_their_worker(redis_service, worker_class):
+    with start_gunicorn(
+        workers=1,
+        connections=STREAMS_IDLE + 10,
+        redis_url=redis_service.url,
+        worker_class=worker_class,
+    ) as service:
+        (worker,) = psutil.Process(service.process.pid).children()
+        clients = [_follow(service.url, "idle") for _ in range(STREAMS_IDLE)]
+        try:
+            # each stream has sent its opening comment, so it is parked (or,
+            # before the broadcast, waiting on its timer): count the wakes
+            # of a quiet spell that long
+            before = _wakes(worker.pid)
+            time.sleep(IDLE_SECONDS)
+            woke = _wakes(worker.pid) - before
+            assert woke <= MOST_WAKES, f"{woke} wakes in {IDLE_SECONDS} s"
+            # and they are still streams: a message reaches every one
+            publish("after the quiet", "idle", client=connect(redis_service.url))
+            for sock in clients:
+                text = b""
+                while b"after the quiet" not in text:
+                    text = _recv(sock, text)
+        finally:
+            for sock in clients:
+                sock.close()
