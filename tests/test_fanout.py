@@ -161,3 +161,25 @@ def test_a_small_run_of_every_contender_delivers_everything_in_order():
         assert f"| {server} | 50 | 20 | 2,000/2,000 | 50/50 |" in text
     assert text.startswith("50 × 20/s: Nchan ")
     assert "PASS livestream/gevent: every client gets every message" in text
+
+
+def test_cost_per_delivery_is_set_beside_the_fewest_clients_at_the_nearest_rate():
+    ours = "livestream/gevent"
+    rows = [
+        _row(ours, 1000, 10, 100_000),
+        _row(ours, 1000, 100, 400_000),  # a worker writes ten at once: cheaper
+        _row(ours, 5000, 10, 80_000),
+        _row(ours, 10_000, 1, 50_000),
+    ]
+    pairs = {load: base for (load, _), (base, _) in fanout._cost_growth(rows)}
+    assert pairs == {(5000, 10): (1000, 10), (10_000, 1): (1000, 10)}
+    verdicts = _verdicts(rows, ours)
+    # 10,000 × 1/s costs 2× 1,000 × 10/s; 1,000 × 100/s's 2.5 µs does not count
+    assert verdicts["cost per delivery within 1.5× from 1,000 to 10,000 clients"] == (
+        fanout.MISS
+    )
+    rows[3] = _row(ours, 10_000, 1, 70_000)
+    verdicts = _verdicts(rows, ours)
+    assert verdicts["cost per delivery within 1.5× from 1,000 to 10,000 clients"] == (
+        fanout.PASS
+    )
