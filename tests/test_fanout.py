@@ -183,3 +183,15 @@ def test_cost_per_delivery_is_set_beside_the_fewest_clients_at_the_nearest_rate(
     assert verdicts["cost per delivery within 1.5× from 1,000 to 10,000 clients"] == (
         fanout.PASS
     )
+
+
+def test_a_client_process_that_dies_is_a_row_not_a_traceback():
+    from livestream.tools.fanout_clients import ClientGroup
+
+    group = ClientGroup(3)
+    for process in group.processes:
+        process.kill()
+        process.join()
+    with pytest.raises(RuntimeError, match="client process ended early"):
+        group.ready(0.5)
+    group.close()

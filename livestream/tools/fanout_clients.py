@@ -321,7 +321,7 @@ class ClientGroup:
         while True:
             for i, pipe in enumerate(self.pipes):
                 while pipe.poll():
-                    self.ready_counts[i] = pipe.recv()
+                    self.ready_counts[i] = _receive(pipe)
             left = end - time.monotonic()
             if left <= 0:
                 return sum(self.ready_counts)
@@ -342,7 +342,7 @@ class ClientGroup:
             while not isinstance(summary, dict):  # ready counts sent before "go"
                 if not pipe.poll(max(0.0, deadline - time.monotonic())):
                     raise RuntimeError(f"the clients did not finish within {timeout} s")
-                summary = pipe.recv()
+                summary = _receive(pipe)
             summaries.append(summary)
         return merge(summaries, sent)
 
@@ -354,6 +354,14 @@ class ClientGroup:
             if process.is_alive():
                 process.kill()
                 process.join()
+
+
+def _receive(pipe):
+    try:
+        return pipe.recv()
+    except EOFError:
+        # a row that says so, not a traceback that ends the whole run
+        raise RuntimeError("a client process ended early (its error above)") from None
 
 
 def merge(summaries, sent):
