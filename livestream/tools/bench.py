@@ -211,9 +211,7 @@ def run(techniques, settings, progress=True, timeout=120.0):
             with serve(create_app(clock)) as server:
                 if what == "latency":
                     count, rate = settings["count"], settings["rate"]
-                    row.update(
-                        latency(page, server, clock, path, count, rate, timeout)
-                    )
+                    row.update(latency(page, server, clock, path, count, rate, timeout))
                 else:
                     row.update(
                         burst(page, server, clock, path, settings["burst"], timeout)
