@@ -95,13 +95,15 @@ TIMELINE = """() => {
 
 # how the page that shows a pair's problem differs from its fix, by default,
 # in each of the timeline's figures: its first message later, its messages
-# bunched, a longer gap at a reconnect, more repeated, fewer shown
+# bunched (a shorter spread, fewer arrivals), a longer gap at a reconnect,
+# more repeated, fewer shown
 PAIR_DIRECTION = {
     "first": "larger",
     "spread": "smaller",
     "gap": "larger",
     "repeated": "larger",
     "count": "smaller",
+    "arrivals": "smaller",
 }
 # the times (ms) of a pair must differ by this factor and this much at least,
 # so that the difference shows at a glance and is not the machine's jitter
@@ -443,6 +445,10 @@ def pair_problem(figure, problem, fix, first_is):
     if figure in ("repeated", "count"):
         a, b = a or 0, b or 0
         differs = a > b if first_is == "larger" else a < b
+    elif figure == "arrivals":
+        # jumps against one by one: at most half as many moments
+        small, large = (b, a) if first_is == "larger" else (a, b)
+        differs = large >= PAIR_FACTOR * max(small or 0, 1)
     elif figure == "gap" and b is None and first_is == "larger":
         differs = a is not None  # the fix never had to reconnect
     elif a is None or b is None:
@@ -588,6 +594,9 @@ def test_the_checks_find_what_they_look_for():
     notebook = nbformat.v4.new_notebook(cells=[cell])
     assert tracebacks(notebook) == ["cell 0 prints a traceback: E: x"]
     assert pair_problem("spread", {"spread": 10}, {"spread": 2000}, "smaller") is None
+    jumps, one_by_one = {"arrivals": 3}, {"arrivals": 10}
+    assert pair_problem("arrivals", jumps, one_by_one, "smaller") is None
+    assert pair_problem("arrivals", {"arrivals": 7}, one_by_one, "smaller")
     assert pair_problem("spread", {"spread": 1500}, {"spread": 2000}, "smaller")
     assert pair_problem("first", {"first": 900}, {"first": 5}, "larger") is None
     assert pair_problem("first", {"first": 150}, {"first": 5}, "larger")  # jitter

@@ -9,6 +9,8 @@
 // The record is exposed on #timeline as data attributes, which the browser
 // tests and the notebooks' front-end checks read:
 //   data-count       messages (or, on the picture page, frames seen)
+//   data-arrivals    the moments they arrived at: as many as the messages
+//                    when they come one by one, fewer when they come in jumps
 //   data-first       ms to the first one        (absent before it)
 //   data-spread      ms from the first to the last one (absent before it)
 //   data-reconnects  how many times the stream came back after a drop
@@ -33,6 +35,7 @@ const timeline = {
   binMs: 10,
   bins: new Array(120).fill(0),
   count: 0,
+  arrivals: 0,
   first: null,
   last: null,
   what: "messages",
@@ -66,6 +69,7 @@ const timeline = {
       else if (texts) this.sawText(texts[k]);
     }
     this.count += n;
+    this.arrivals += 1;
     this.last = now;
     this.bin(now, n);
     this.publish();
@@ -83,7 +87,7 @@ const timeline = {
   reset() {
     if (this.drawing !== null) clearTimeout(this.drawing);
     Object.assign(this, {
-      binMs: 10, bins: new Array(this.BINS).fill(0), count: 0, first: null,
+      binMs: 10, bins: new Array(this.BINS).fill(0), count: 0, arrivals: 0, first: null,
       last: null, dropped: false, droppedAt: null, reconnects: 0, gap: 0,
       reconnectedAt: 0, gaps: [], repeated: 0, highest: null, texts: new Set(),
       drawing: null, origin: performance.now(),
@@ -151,6 +155,7 @@ const timeline = {
     const data = this.element && this.element.dataset;
     if (!data) return;
     data.count = this.count;
+    data.arrivals = this.arrivals;
     if (this.first !== null) {
       data.first = Math.round(this.first);
       data.spread = Math.round(this.last - this.first);
