@@ -26,7 +26,13 @@ from pathlib import Path
 
 from ..feed import connect, publish
 from . import nchan
-from .fanout_clients import ClientGroup, fell_behind, raise_open_files
+from .fanout_clients import (
+    LAG_FLOOR_MS,
+    LAG_SHARE,
+    ClientGroup,
+    fell_behind,
+    raise_open_files,
+)
 from .report import markdown_table
 from .services import start_gunicorn, start_redis
 
@@ -53,6 +59,17 @@ SERVERS = {
     "Nchan": ("nchan", None, None, nchan.SUBSCRIBE),
 }
 NCHAN = "Nchan"
+PEER = "Flask-SSE/gevent"
+# a latency the client partly measured itself, and the note that says so
+BEHIND_MARK = "*"
+BEHIND_NOTE = (
+    f"{BEHIND_MARK} the client's own lag p99 was {LAG_SHARE:.0%} of this p99 or "
+    "more: these latencies are partly the client's"
+)
+# when a client fell behind, two p99s each within their own client's lag p99
+# plus this many ms are alike as far as that client can tell: the server's
+# part is under what a client tick resolves (LAG_FLOOR_MS)
+P99_MARGIN_MS = LAG_FLOOR_MS
 # the issue's loads: (clients, messages a second)
 LOADS = [(1000, 10), (1000, 100), (5000, 10), (10000, 1)]
 # until every client is ready, a warm-up message this often (seconds): a
@@ -312,10 +329,12 @@ def run_fanout(
 
 
 def _latency(key):
+    """The latency, marked when the client fell behind (see BEHIND_NOTE)."""
+
     def show(row):
-        if row.get("client behind"):
-            return "client behind"
-        return f"{row[key]:,.0f}" if row.get(key) is not None else "-"
+        if row.get(key) is None:
+            return "-"
+        return f"{row[key]:,.0f}" + (BEHIND_MARK if row.get("client behind") else "")
 
     return show
 
@@ -352,7 +371,8 @@ COLUMNS = [
 
 
 def table(rows):
-    """The rows as a Markdown table; latencies only where the client kept up."""
+    """The rows as a Markdown table; latencies where the client fell behind are
+    marked, with a note under the table that says what the mark means."""
     shown = []
     for row in rows:
         row = dict(row)
@@ -363,7 +383,10 @@ def table(rows):
             row["p99 ms"] = _latency("p99 ms")(row)
         shown.append(row)
     columns = [(key, title, style or "{}") for key, title, style in COLUMNS]
-    return markdown_table(shown, columns)
+    text = markdown_table(shown, columns)
+    if any(row.get("client behind") and "received" in row for row in rows):
+        text += "\n\n" + BEHIND_NOTE
+    return text
 
 
 def _load(row):
@@ -464,21 +487,31 @@ def targets(rows, server):
         "and ahead of Flask-SSE's at every load"
     )
     figures, met, measured = [], True, bool(ran)
+    failed = {
+        _load(r): r["did not run"] for r in rows if r["server"] == PEER and not _ran(r)
+    }
     for r in ran:
         nchan_row = others.get((NCHAN, _load(r)))
-        peer = others.get(("Flask-SSE/gevent", _load(r)))
-        if nchan_row is None or peer is None:
+        peer = others.get((PEER, _load(r)))
+        # a peer that could not serve the load is behind by definition: the
+        # load is judged against Nchan alone
+        peer_failed = peer is None and _load(r) in failed
+        if nchan_row is None or (peer is None and not peer_failed):
             measured = False
-            figures.append(f"{_load_name(_load(r))}: no Nchan or Flask-SSE row")
+            missing = "Nchan" if nchan_row is None else "Flask-SSE"
+            figures.append(f"{_load_name(_load(r))}: no {missing} row")
             continue
         ours = r["deliveries per CPU s"]
         share = ours / nchan_row["deliveries per CPU s"]
-        ahead = ours / peer["deliveries per CPU s"]
-        met = met and share >= 0.5 and ahead > 1
-        figures.append(
-            f"{_load_name(_load(r))}: {ours:,.0f}, {share:.0%} of Nchan's, "
-            f"{ahead:.2f}× Flask-SSE's"
-        )
+        met = met and share >= 0.5
+        text = f"{_load_name(_load(r))}: {ours:,.0f}, {share:.0%} of Nchan's, "
+        if peer_failed:
+            text += f"Flask-SSE did not serve this load ({failed[_load(r)]})"
+        else:
+            ahead = ours / peer["deliveries per CPU s"]
+            met = met and ahead > 1
+            text += f"{ahead:.2f}× Flask-SSE's"
+        figures.append(text)
     verdict = (PASS if met else MISS) if measured else UNMEASURED
     checks.append((verdict, what, "; ".join(figures) or "no load ran"))
 
@@ -521,19 +554,39 @@ def targets(rows, server):
     theirs = others.get((NCHAN, (1000, 10)))
     if ours is None or theirs is None:
         checks.append((UNMEASURED, what, "needs the 1,000 × 10/s load with Nchan"))
-    elif ours["client behind"] or theirs["client behind"]:
-        checks.append((UNMEASURED, what, "the client fell behind"))
+    elif ours["p99 ms"] is None or theirs["p99 ms"] is None:
+        checks.append((UNMEASURED, what, "no p99: nothing was received"))
     else:
-        ratio = ours["p99 ms"] / theirs["p99 ms"]
-        checks.append(
-            (
-                PASS if ratio <= 1.5 else MISS,
-                what,
-                f"{ours['p99 ms']:.0f} ms, Nchan's {theirs['p99 ms']:.0f} ms "
-                f"({ratio:.2f}×)",
-            )
-        )
+        checks.append((_p99_verdict(ours, theirs), what, _p99_figures(ours, theirs)))
     return checks
+
+
+def _p99_verdict(ours, theirs):
+    """PASS if our p99 is within 1.5× of Nchan's. When a client fell behind,
+    also PASS if each p99 is within its own client's lag p99 plus
+    P99_MARGIN_MS: both are then as low as that client can tell."""
+    if ours["p99 ms"] <= 1.5 * theirs["p99 ms"]:
+        return PASS
+    behind = ours["client behind"] or theirs["client behind"]
+    alike = all(
+        row["p99 ms"] <= row["lag p99 ms"] + P99_MARGIN_MS for row in (ours, theirs)
+    )
+    return PASS if behind and alike else MISS
+
+
+def _p99_figures(ours, theirs):
+    ratio = ours["p99 ms"] / theirs["p99 ms"] if theirs["p99 ms"] else float("inf")
+    text = (
+        f"{ours['p99 ms']:.0f} ms, Nchan's {theirs['p99 ms']:.0f} ms ({ratio:.2f}×); "
+        f"client lag p99 {ours['lag p99 ms']:.0f} ms beside ours, "
+        f"{theirs['lag p99 ms']:.0f} ms beside Nchan's"
+    )
+    if ours["client behind"] or theirs["client behind"]:
+        text += (
+            f"; a client fell behind: also a pass if each p99 is within its "
+            f"lag p99 + {P99_MARGIN_MS:g} ms"
+        )
+    return text
 
 
 def report(rows):
