@@ -105,12 +105,13 @@ def test_the_picture_arrives_at_the_end(
 ):
     # an <img> asks for images, so the proxy collects the stream whole: the
     # first frame the page shows (polled on every animation frame) comes
-    # after the last was drawn, and it is already the last, Done
+    # after the last was drawn, and the picture ends on the last, Done.
+    # Which part Chromium paints first out of a body that came whole is its
+    # own affair (on a loaded machine, once, not yet the last)
     clock = YieldClock(sqrt_demo)
     readout = open_behind(page, behind_jupyter(clock), jupyter_service, technique)
-    first = readout.picture.next_change()
+    readout.picture.next_change()
     assert len(clock.times) == COUNT
-    assert first["ended"]
     readout.picture.expect_frame(pictures(list(sqrt_demo(COUNT, 0)))[-1])
 
 
