@@ -135,15 +135,16 @@ class Windows:
                 raise TooManyTopics(
                     f"this process follows {len(self._windows)} topics already"
                 )
-            # `closed` runs on the reader's thread and waits for this lock, so
-            # it always finds `window` assigned
+            # `closed` runs on the reader's thread, which may end before the
+            # constructor returns: the window hands itself over, and
+            # `_forget` waits for this lock before it looks
             window = self._windows[url, key] = Window(
                 lambda: connect(url),
                 key,
                 idle_close=idle_close,
                 max_bytes=max_bytes,
                 catch_ups=self._catch_ups,
-                closed=lambda: self._forget((url, key), window),
+                closed=lambda closing: self._forget((url, key), closing),
             )
             return window
 
@@ -225,7 +226,7 @@ class Window:
 
     It starts with one stream following it (the one that asked for it). When
     none has for ``idle_close`` seconds, its thread ends, its connections are
-    closed, and it calls ``closed()``. Entries larger than ``max_bytes`` are
+    closed, and it calls ``closed(window)``. Entries larger than ``max_bytes`` are
     sent as a comment; ``catch_ups`` is the semaphore that streams reading
     Redis hold (see CATCH_UPS_AT_ONCE).
     """
@@ -246,7 +247,7 @@ class Window:
         self.error = None
         self.closed = False
         self._catch_ups = catch_ups or threading.BoundedSemaphore(CATCH_UPS_AT_ONCE)
-        self._on_close = closed or (lambda: None)
+        self._on_close = closed or (lambda window: None)
         # a read from Redis brings at most about WINDOW_BYTES of entries at
         # the limit, however far behind the stream is
         self._catch_up_count = max(1, min(MAX_WRITE, WINDOW_BYTES // max_bytes))
@@ -320,7 +321,7 @@ class Window:
         finally:
             self._reader.close()
             self._history.close()
-            self._on_close()
+            self._on_close(self)
 
     def _read(self):
         delay = RETRY_FIRST

@@ -5,6 +5,7 @@ restarts, all against a real redis-server."""
 import os
 import signal
 import socket
+import threading
 
 import psutil
 import pytest
@@ -222,3 +223,35 @@ def test_an_error_retrying_cannot_fix_ends_the_stream_with_failure(
     reader.join(15)
     assert reader.events[0]["event"] == "failure"
     assert "WRONGTYPE" in reader.events[0]["data"]
+
+
+def test_a_window_whose_reader_ends_before_it_is_stored_is_forgotten(
+    redis_service, redis_client, monkeypatch
+):
+    # the reader can fail and close before `follow()` has stored its window
+    # (CI met it once): hold the constructor until the reader is closing
+    redis_client.set("livestream:broken", "not a stream")
+    forgetting = threading.Event()
+    forget = window.Windows._forget
+
+    def noted(self, name, closing):
+        forgetting.set()
+        forget(self, name, closing)
+
+    class ReaderEndsFirst(window.Window):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            assert wait_until(
+                lambda: forgetting.is_set() or not self._thread.is_alive(), 15
+            )
+
+    monkeypatch.setattr(window.Windows, "_forget", noted)
+    monkeypatch.setattr(window, "Window", ReaderEndsFirst)
+    died = []
+    monkeypatch.setattr(threading, "excepthook", died.append)
+    windows = window.Windows()
+    opened = windows.follow(redis_service.url, "livestream:broken", connect)
+    opened._thread.join(15)
+    assert [args.exc_value for args in died] == []
+    assert "WRONGTYPE" in str(opened.error)
+    assert (redis_service.url, "livestream:broken") not in windows._windows
