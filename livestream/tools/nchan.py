@@ -10,12 +10,8 @@ publisher location, one channel.
 
 import http.client
 import os
-import socket
-import subprocess
-import tempfile
 
-from .. import cells
-from .services import Service, _wait_until, free_port, nginx_path
+from .services import answering, free_port, nginx_path, run_nginx
 
 # where Debian's libnginx-mod-nchan puts the module
 MODULE_PATHS = ("/usr/lib/nginx/modules/ngx_nchan_module.so",)
@@ -87,46 +83,24 @@ def start_nchan(workers=4, connections=1024, port=None, backlog=4096, timeout=10
     if reason:
         raise FileNotFoundError(reason)
     port = port or free_port()
-    scratch = tempfile.TemporaryDirectory(prefix="livestream-nchan-")
-    config = os.path.join(scratch.name, "nginx.conf")
-    with open(config, "w") as file:
-        file.write(
-            NCHAN_CONFIG.format(
-                module=module_path(),
-                workers=workers,
-                connections=connections,
-                # a connection is one descriptor; and a few for logs and pipes
-                nofile=connections + 64,
-                scratch=scratch.name,
-                port=port,
-                backlog=backlog,
-                subscribe=SUBSCRIBE,
-                publish=PUBLISH,
-            )
-        )
-    process = subprocess.Popen(
-        [nginx_path(), "-p", scratch.name, "-c", config, "-e", "stderr"],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
+    return run_nginx(
+        "nginx+nchan",
+        lambda scratch: NCHAN_CONFIG.format(
+            module=module_path(),
+            workers=workers,
+            connections=connections,
+            # a connection is one descriptor; and a few for logs and pipes
+            nofile=connections + 64,
+            scratch=scratch,
+            port=port,
+            backlog=backlog,
+            subscribe=SUBSCRIBE,
+            publish=PUBLISH,
+        ),
+        port,
+        timeout,
+        ready=answering(port, b"GET /status HTTP/1.0\r\n\r\n", b"HTTP/1.1 200"),
     )
-    url = f"http://127.0.0.1:{port}"
-
-    def answers():
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as conn:
-                conn.sendall(b"GET /status HTTP/1.0\r\n\r\n")
-                return conn.recv(16).startswith(b"HTTP/1.1 200")
-        except OSError:
-            return False
-
-    try:
-        _wait_until(answers, process, "nginx (Nchan)", timeout)
-    except RuntimeError:
-        scratch.cleanup()
-        raise
-    service = Service("nginx+nchan", process, url, scratch.cleanup)
-    cells.started(service)
-    return service
 
 
 class Publisher:

@@ -84,6 +84,59 @@ def _wait_until(ready, process, what, timeout):
         time.sleep(0.05)
 
 
+def answering(port, request=b"", reply=b""):
+    """A readiness probe: whether 127.0.0.1:``port`` takes a connection and,
+    given a ``request``, answers it with bytes that begin with ``reply``."""
+
+    def probe():
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as conn:
+                if not request:
+                    return True
+                conn.sendall(request)
+                return conn.recv(16).startswith(reply)
+        except OSError:
+            return False
+
+    return probe
+
+
+def _started(name, command, url, ready, timeout, cleanup=None, **popen):
+    """Run ``command`` as the :class:`Service` ``name`` once ``ready()``;
+    ``cleanup`` runs when it stops, or at once if it never answers."""
+    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, **popen)
+    try:
+        _wait_until(ready, process, name, timeout)
+    except RuntimeError:
+        if cleanup is not None:
+            cleanup()
+        raise
+    service = Service(name, process, url, cleanup)
+    cells.started(service)
+    return service
+
+
+def run_nginx(name, config, port, timeout, ready=None):
+    """nginx with the config ``config(scratch)`` gives, ``scratch`` being a
+    folder of its own for its pid and temporary files, as the :class:`Service`
+    ``name`` on ``port``; ready when ``ready()`` (by default: it takes a
+    connection)."""
+    scratch = tempfile.TemporaryDirectory(prefix=f"livestream-{name}-")
+    path = os.path.join(scratch.name, "nginx.conf")
+    with open(path, "w") as file:
+        file.write(config(scratch.name))
+    return _started(
+        name,
+        # -e: the error log from the start, before the config names one
+        [nginx_path(), "-p", scratch.name, "-c", path, "-e", "stderr"],
+        f"http://127.0.0.1:{port}",
+        ready or answering(port),
+        timeout,
+        cleanup=scratch.cleanup,
+        stdout=subprocess.DEVNULL,
+    )
+
+
 def start_redis(port=None, directory=None, timeout=10.0):
     """A redis-server on 127.0.0.1 that keeps nothing on disk."""
     binary = shutil.which("redis-server")
@@ -97,7 +150,8 @@ def start_redis(port=None, directory=None, timeout=10.0):
     if directory is None:
         scratch = tempfile.TemporaryDirectory(prefix="livestream-redis-")
         directory = scratch.name
-    process = subprocess.Popen(
+    return _started(
+        "redis-server",
         [
             binary,
             "--bind",
@@ -111,29 +165,12 @@ def start_redis(port=None, directory=None, timeout=10.0):
             "--dir",
             directory,
         ],
-        stdin=subprocess.DEVNULL,
+        f"redis://127.0.0.1:{port}/0",
+        answering(port, b"PING\r\n", b"+PONG"),
+        timeout,
+        cleanup=scratch.cleanup if scratch else None,
         stdout=subprocess.DEVNULL,
     )
-    url = f"redis://127.0.0.1:{port}/0"
-
-    def answers():
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as conn:
-                conn.sendall(b"PING\r\n")
-                return conn.recv(16).startswith(b"+PONG")
-        except OSError:
-            return False
-
-    try:
-        _wait_until(answers, process, "redis-server", timeout)
-    except RuntimeError:
-        if scratch is not None:
-            scratch.cleanup()
-        raise
-    cleanup = scratch.cleanup if scratch else None
-    service = Service("redis-server", process, url, cleanup)
-    cells.started(service)
-    return service
 
 
 def start_gunicorn(
@@ -192,7 +229,6 @@ def start_gunicorn(
         *extra,
         app,
     ]
-    process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stderr=log)
     url = f"http://127.0.0.1:{port}"
 
     def answers():
@@ -202,10 +238,7 @@ def start_gunicorn(
         except OSError:
             return False
 
-    _wait_until(answers, process, "gunicorn", timeout)
-    service = Service("gunicorn", process, url)
-    cells.started(service)
-    return service
+    return _started("gunicorn", command, url, answers, timeout, env=env, stderr=log)
 
 
 class JupyterServer(Service):
@@ -412,41 +445,16 @@ def start_nginx(
             "nginx is not installed: on Debian, apt-get install nginx"
         )
     port = port or free_port()
-    scratch = tempfile.TemporaryDirectory(prefix="livestream-nginx-")
-    config = os.path.join(scratch.name, "nginx.conf")
-    with open(config, "w") as file:
-        file.write(
-            NGINX_CONFIG.format(
-                scratch=scratch.name,
-                port=port,
-                upstream=upstream,
-                http_version=http_version,
-                buffering="on" if buffering else "off",
-                gzip=f"gzip on; gzip_types {' '.join(gzip_types)};"
-                if gzip_types
-                else "",
-            )
-        )
-    # -e: the error log from the start, before the config names one
-    process = subprocess.Popen(
-        [binary, "-p", scratch.name, "-c", config, "-e", "stderr"],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
+    return run_nginx(
+        "nginx",
+        lambda scratch: NGINX_CONFIG.format(
+            scratch=scratch,
+            port=port,
+            upstream=upstream,
+            http_version=http_version,
+            buffering="on" if buffering else "off",
+            gzip=f"gzip on; gzip_types {' '.join(gzip_types)};" if gzip_types else "",
+        ),
+        port,
+        timeout,
     )
-    url = f"http://127.0.0.1:{port}"
-
-    def answers():
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return True
-        except OSError:
-            return False
-
-    try:
-        _wait_until(answers, process, "nginx", timeout)
-    except RuntimeError:
-        scratch.cleanup()
-        raise
-    service = Service("nginx", process, url, scratch.cleanup)
-    cells.started(service)
-    return service
