@@ -56,6 +56,11 @@ WINDOW_BYTES = 16 * 2**20
 # each position costs one write's worth at most
 MAX_WRITE = 1000
 WRITE_BYTES = 2**20
+# the joined writes a window keeps between two reads, for the streams at the
+# same position, in bytes: a stream that walks the window alone would
+# otherwise leave a copy of all of it behind, and streams at many positions
+# a write's worth each
+JOINED_BYTES = 4 * WRITE_BYTES
 # the largest entry a stream is sent, in bytes of its JSON text: a quarter of
 # the window at most, so the window always holds a few of the largest
 MAX_ENTRY_BYTES = 2**20
@@ -260,7 +265,10 @@ class Window:
         self.floor = None
         self._ids, self._frames = [], []
         self._bytes = 0
-        self._joined = {}  # first index -> (bytes, last id), for one write
+        # first index -> ((bytes, last id), cost): one write, for every stream
+        # at that position until the next read
+        self._joined = {}
+        self._joined_bytes = 0  # of the joined copies (a lone frame is shared)
         # the streams parked at the head of the window, sent each new piece
         # by the reader (livestream.broadcast); swept for keep-alives this
         # often, the shortest keep-alive of any of them
@@ -376,6 +384,7 @@ class Window:
             if len(self._ids) > WINDOW_ENTRIES or self._bytes > WINDOW_BYTES:
                 self._trim()
             self._joined.clear()
+            self._joined_bytes = 0
             if self._spots:
                 # one piece, framed once, for every parked stream
                 piece = Piece([data for _, data in framed], framed[-1][0])
@@ -498,9 +507,11 @@ class Window:
                         break  # behind the window: read Redis, outside the lock
                     first = bisect_right(self._ids, last)
                     if first < len(self._ids):
-                        found = self._joined.get(first)
-                        if found is None:
-                            found = self._joined[first] = self._write_from(first)
+                        kept = self._joined.get(first)
+                        if kept is not None:
+                            return kept[0]
+                        found = self._write_from(first)
+                        self._keep_joined(first, found)
                         return found
                     # parked only exactly at the head: a stream that read
                     # Redis past what the reader has appended yet waits
@@ -515,6 +526,17 @@ class Window:
                     return b"", last
                 self._changed.wait(remaining)
         return self._catch_up(last)
+
+    def _keep_joined(self, first, found):
+        """Keep the write ``found`` from entry ``first`` for the next stream
+        there, dropping the oldest kept beyond JOINED_BYTES (under the lock)."""
+        # one entry alone is the window's own frame, shared: it costs nothing
+        cost = 0 if found[0] is self._frames[first] else len(found[0])
+        self._joined[first] = found, cost
+        self._joined_bytes += cost
+        while self._joined_bytes > JOINED_BYTES:
+            oldest = next(iter(self._joined))  # a dict keeps insertion order
+            self._joined_bytes -= self._joined.pop(oldest)[1]
 
     def _write_from(self, first):
         """The bytes of one write from entry ``first`` on, and its last id."""

@@ -9,6 +9,7 @@ import re
 import socket
 import threading
 import time
+import tracemalloc
 from pathlib import Path
 
 import psutil
@@ -293,6 +294,38 @@ def test_a_huge_entry_costs_a_worker_a_few_copies_not_one_per_stream(
     assert memory.grown < 8 * HUGE, f"the worker grew {memory.grown / 2**20:.0f} MiB"
     assert len(read) == STREAMS
     assert max(read) < 10_000
+
+
+# entries of 64 KB: a write of a stream behind joins about 16 of them
+WALKED = 80
+
+
+def test_streams_behind_in_the_window_keep_a_bounded_copy_of_it(
+    redis_service, redis_client
+):
+    # streams one entry apart in the window, as a slow reader walking it
+    # leaves them: each position's write is joined once and kept for the
+    # next stream there until the next read, within JOINED_BYTES (before,
+    # about a megabyte a position: some 70 MB here)
+    key = stream_key("walk")
+    redis_client.delete(key)
+    followed = window.Windows().follow(redis_service.url, key, connect)
+    assert wait_until(lambda: followed.floor is not None, 10)
+    for n in range(WALKED):
+        publish(f"{n:04d}" + "w" * 65_000, "walk", client=redis_client)
+    assert wait_until(lambda: len(followed) == WALKED, 10)
+    positions = [followed.floor, *followed._ids[:-1]]
+    tracemalloc.start()
+    try:
+        for position in positions:
+            data, last = followed._take(position)
+            assert data and last > position
+        grown = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+        followed.leave()
+    bound = window.JOINED_BYTES + window.WRITE_BYTES
+    assert grown < bound, f"{grown / 2**20:.0f} MiB kept"
 
 
 # streams on a quiet feed, and the most times their worker may wake in
