@@ -13,22 +13,32 @@ from livestream.tools.services import start_nginx
 from livestream.tools.timing import RECORD_ARRIVALS, YieldClock
 
 
+def probe_arrivals(page, url):
+    """When each line of the probe page at ``url`` arrived (epoch ms), once
+    the page reads Done."""
+    page.add_init_script(RECORD_ARRIVALS)
+    page.goto(url, wait_until="commit")
+    page.wait_for_function(
+        # the page may still be parsing when the first look comes
+        "document.getElementById('latest')?.textContent === 'Done'"
+    )
+    return page.evaluate("window.__arrivals")
+
+
+def held_back(arrivals, clock):
+    """Whether no line showed before the source had yielded its last."""
+    return min(arrivals) >= clock.times[-1] * 1000
+
+
 @pytest.mark.parametrize("stream", ["sniffed", "nosniff"])
 def test_without_nosniff_chromium_holds_small_messages_back(page, stream):
     # 20 lines of ~8 bytes, less than the ~1 KB Chromium sniffs: without
     # nosniff nothing shows before the last line has been sent
     clock = YieldClock(ticks)
     with serve(create_pitfalls_app(clock, count=20, interval=0.05)) as server:
-        page.add_init_script(RECORD_ARRIVALS)
-        page.goto(f"{server.url}/probe?stream={stream}", wait_until="commit")
-        page.wait_for_function(
-            # the page may still be parsing when the first look comes
-            "document.getElementById('latest')?.textContent === 'Done'"
-        )
-    arrivals = page.evaluate("window.__arrivals")
+        arrivals = probe_arrivals(page, f"{server.url}/probe?stream={stream}")
     assert len(arrivals) == 20
-    held_back = min(arrivals) >= clock.times[-1] * 1000
-    assert held_back == (stream == "sniffed")
+    assert held_back(arrivals, clock) == (stream == "sniffed")
 
 
 @pytest.mark.nginx
@@ -42,15 +52,9 @@ def test_nginx_as_deployed_holds_a_stream_without_x_accel_buffering(page, stream
         serve(create_pitfalls_app(clock, count=20, interval=0.05)) as server,
         start_nginx(server.url) as nginx,
     ):
-        page.add_init_script(RECORD_ARRIVALS)
-        page.goto(f"{nginx.url}/probe?stream={stream}", wait_until="commit")
-        page.wait_for_function(
-            "document.getElementById('latest')?.textContent === 'Done'"
-        )
-    arrivals = page.evaluate("window.__arrivals")
+        arrivals = probe_arrivals(page, f"{nginx.url}/probe?stream={stream}")
     assert len(arrivals) == 20
-    held_back = min(arrivals) >= clock.times[-1] * 1000
-    assert held_back == (stream == "unmarked")
+    assert held_back(arrivals, clock) == (stream == "unmarked")
 
 
 class Held:
