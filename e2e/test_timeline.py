@@ -30,9 +30,12 @@ def test_a_timed_stream_and_a_burst_leave_different_timelines(live, page, techni
     expect(page.locator("#timeline")).to_have_attribute(
         "data-count", str(timed["count"])
     )
-    # (a loaded machine may look less often)
+    # (a loaded machine may look less often). What it sees first may be the
+    # second picture, seen up to a look late: its spread may fall short of
+    # the schedule by two looks or more, still far above a burst's
     assert timed["count"] >= 3 if readout.picture else timed["count"] == 10, timed
-    assert SCHEDULE_MS * 0.8 <= timed["spread"] <= SCHEDULE_MS * 1.6, timed
+    least = SCHEDULE_MS * (0.5 if readout.picture else 0.8)
+    assert least <= timed["spread"] <= SCHEDULE_MS * 1.6, timed
     assert 0 < timed["first"] < 2000, timed
 
     # the server draws each picture (some 15 ms a frame): a burst of 5
