@@ -350,3 +350,23 @@ def has_first_message(received):
     """Whether ``received``, the start of a stream of a Stall, holds its first
     message: the text "first", or a picture stream's first whole frame."""
     return b"first" in received or FRAME_DONE in received
+
+
+def tracebacks(notebook):
+    """Where a run notebook's cell shows an error, or prints a traceback to
+    stderr: what a server's thread logged lands in whichever cell runs at
+    that moment. A lesson that means to show one prints it to stdout. For
+    the headless runs and the front ends' alike."""
+    found = []
+    for n, cell in enumerate(notebook.cells):
+        for output in cell.get("outputs", []):
+            if output.output_type == "error":
+                found.append(f"cell {n}: {output.ename}: {output.evalue}")
+            elif (
+                output.output_type == "stream"
+                and output.name == "stderr"
+                and "Traceback" in output.text
+            ):
+                last = output.text.strip().splitlines()[-1]
+                found.append(f"cell {n} prints a traceback: {last}")
+    return found

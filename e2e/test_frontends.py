@@ -38,6 +38,8 @@ import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import expect
 
+from testing_support import tracebacks
+
 from .helpers import Picture
 
 pytestmark = pytest.mark.frontend
@@ -392,25 +394,6 @@ def picture_streams(frame):
     except PlaywrightTimeoutError:
         return "its picture shows no frame, or stopped changing before Done"
     return None
-
-
-def tracebacks(notebook):
-    """Where a cell shows an error, or prints a traceback to stderr: what a
-    server's thread logged lands in whichever cell runs at that moment. A
-    lesson that means to show one prints it to stdout."""
-    found = []
-    for n, cell in enumerate(notebook.cells):
-        for output in cell.get("outputs", []):
-            if output.output_type == "error":
-                found.append(f"cell {n}: {output.ename}: {output.evalue}")
-            elif (
-                output.output_type == "stream"
-                and output.name == "stderr"
-                and "Traceback" in output.text
-            ):
-                last = output.text.strip().splitlines()[-1]
-                found.append(f"cell {n} prints a traceback: {last}")
-    return found
 
 
 def timeline(frame):
