@@ -265,8 +265,8 @@ class Window:
         self.floor = None
         self._ids, self._frames = [], []
         self._bytes = 0
-        # first index -> ((bytes, last id), cost): one write, for every stream
-        # at that position until the next read
+        # first index -> (bytes, last id): one write, for every stream at that
+        # position until the next read
         self._joined = {}
         self._joined_bytes = 0  # of the joined copies (a lone frame is shared)
         # the streams parked at the head of the window, sent each new piece
@@ -507,11 +507,10 @@ class Window:
                         break  # behind the window: read Redis, outside the lock
                     first = bisect_right(self._ids, last)
                     if first < len(self._ids):
-                        kept = self._joined.get(first)
-                        if kept is not None:
-                            return kept[0]
-                        found = self._write_from(first)
-                        self._keep_joined(first, found)
+                        found = self._joined.get(first)
+                        if found is None:
+                            found = self._write_from(first)
+                            self._keep_joined(first, found)
                         return found
                     # parked only exactly at the head: a stream that read
                     # Redis past what the reader has appended yet waits
@@ -530,13 +529,17 @@ class Window:
     def _keep_joined(self, first, found):
         """Keep the write ``found`` from entry ``first`` for the next stream
         there, dropping the oldest kept beyond JOINED_BYTES (under the lock)."""
-        # one entry alone is the window's own frame, shared: it costs nothing
-        cost = 0 if found[0] is self._frames[first] else len(found[0])
-        self._joined[first] = found, cost
-        self._joined_bytes += cost
+        self._joined[first] = found
+        self._joined_bytes += self._copied(first, found)
         while self._joined_bytes > JOINED_BYTES:
             oldest = next(iter(self._joined))  # a dict keeps insertion order
-            self._joined_bytes -= self._joined.pop(oldest)[1]
+            self._joined_bytes -= self._copied(oldest, self._joined.pop(oldest))
+
+    def _copied(self, first, found):
+        """The bytes the write ``found`` from entry ``first`` copied: none when
+        it is one entry alone, the window's own frame, shared (the frames
+        stay as they are until the next read clears the joined writes)."""
+        return 0 if found[0] is self._frames[first] else len(found[0])
 
     def _write_from(self, first):
         """The bytes of one write from entry ``first`` on, and its last id."""
