@@ -11,7 +11,7 @@ publisher location, one channel.
 import http.client
 import os
 
-from .services import answering, free_port, nginx_path, run_nginx
+from .services import NGINX_MISSING, answering, free_port, nginx_path, run_nginx
 
 # where Debian's libnginx-mod-nchan puts the module
 MODULE_PATHS = ("/usr/lib/nginx/modules/ngx_nchan_module.so",)
@@ -63,7 +63,7 @@ def module_path():
 def missing():
     """Why Nchan cannot run here, in one line; None when it can."""
     if nginx_path() is None:
-        return "nginx is not installed: on Debian, apt-get install nginx"
+        return NGINX_MISSING
     if module_path() is None:
         return (
             "nginx's Nchan module is not installed: on Debian, "

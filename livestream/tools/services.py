@@ -120,7 +120,10 @@ def run_nginx(name, config, port, timeout, ready=None):
     """nginx with the config ``config(scratch)`` gives, ``scratch`` being a
     folder of its own for its pid and temporary files, as the :class:`Service`
     ``name`` on ``port``; ready when ``ready()`` (by default: it takes a
-    connection)."""
+    connection). Without nginx, FileNotFoundError says how to install it."""
+    binary = nginx_path()
+    if binary is None:
+        raise FileNotFoundError(NGINX_MISSING)
     scratch = tempfile.TemporaryDirectory(prefix=f"livestream-{name}-")
     path = os.path.join(scratch.name, "nginx.conf")
     with open(path, "w") as file:
@@ -128,7 +131,7 @@ def run_nginx(name, config, port, timeout, ready=None):
     return _started(
         name,
         # -e: the error log from the start, before the config names one
-        [nginx_path(), "-p", scratch.name, "-c", path, "-e", "stderr"],
+        [binary, "-p", scratch.name, "-c", path, "-e", "stderr"],
         f"http://127.0.0.1:{port}",
         ready or answering(port),
         timeout,
@@ -409,6 +412,9 @@ http {{
 NGINX_HTTP_VERSION = "1.0"
 
 
+NGINX_MISSING = "nginx is not installed: on Debian, apt-get install nginx"
+
+
 def nginx_path():
     """nginx on PATH, else where Debian puts it (/usr/sbin), which a user's
     PATH may lack; None when this machine has none."""
@@ -439,11 +445,6 @@ def start_nginx(
     """
     if http_version not in ("1.0", "1.1"):
         raise ValueError(f"http_version must be '1.0' or '1.1', not {http_version!r}")
-    binary = nginx_path()
-    if binary is None:
-        raise FileNotFoundError(
-            "nginx is not installed: on Debian, apt-get install nginx"
-        )
     port = port or free_port()
     return run_nginx(
         "nginx",
